@@ -1,0 +1,61 @@
+# cachelab: `make lab` opens the notebooks, `make test` runs every test. Both set everything up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help lab test redis redis-stop doctor reset html lint strip bench clean
+
+help:
+	@echo "make lab    - set up .venv, make sure Redis runs, open JupyterLab at notebook 00"
+	@echo "make test   - set up .venv, make sure Redis runs, run the whole test suite (FAST mode)"
+	@echo "make doctor | reset | html | lint | strip | bench | redis-stop | clean"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+	  { echo "cachelab needs Python >= 3.10; found $$($(PYTHON) --version 2>&1). Set PYTHON=python3.12 or similar."; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# Prints the URL connect() will use; starts cachelab's own redis-server when nothing answers.
+# Running it twice reuses the first server.
+redis: $(STAMP)
+	@$(BIN)/cachelab redis url
+
+lab: redis
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 notebooks/00_start_here.ipynb
+
+test: redis
+	CACHELAB_FAST=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+doctor: $(STAMP)
+	@$(BIN)/cachelab doctor
+
+reset: redis
+	@$(BIN)/cachelab reset
+
+redis-stop: $(STAMP)
+	@$(BIN)/cachelab redis stop
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Strip outputs and execution counts from every notebook, in place.
+strip: $(STAMP)
+	$(BIN)/python tools/nbnormalize.py notebooks/*.ipynb
+
+bench: redis
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Read-only HTML of every notebook with its outputs, executed on this machine.
+html: redis
+	@mkdir -p build/html
+	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=1800 \
+	  --output-dir build/html notebooks/*.ipynb
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""Shared fixtures: the real Redis server, per-test key prefixes, private servers for faults."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+import pytest
+
+# The whole suite runs in FAST mode (small loads, short sleeps); notebooks run by testbook
+# inherit it through the environment.
+os.environ.setdefault("CACHELAB_FAST", "1")
+
+from cachelab import Database, Keys, delete_prefix  # noqa: E402
+from cachelab.server import RedisProcess, connect, resolve  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the session's Redis (found, or started by cachelab); notebooks inherit it."""
+    url = resolve().url
+    os.environ["REDIS_URL"] = url
+    return url
+
+
+@pytest.fixture(scope="session")
+def r(redis_url):
+    """A client of the session's real Redis server."""
+    client = connect(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def keys(r, request) -> Keys:
+    """A key builder unique to this test; everything under it is deleted afterwards."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)[:40]
+    k = Keys("test").child(name, uuid.uuid4().hex[:8])
+    yield k
+    delete_prefix(r, k)
+
+
+@pytest.fixture
+def db(tmp_path) -> Database:
+    """A small seeded database of this test's own, latency knob off."""
+    database = Database(tmp_path / "test.sqlite", latency_ms=0, users=200, orders=600)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def redis_factory(tmp_path):
+    """Start private redis-server processes (for faults and config changes); all stopped after."""
+    started: list[RedisProcess] = []
+
+    def make(*args: str, **kwargs) -> RedisProcess:
+        proc = RedisProcess(workdir=tmp_path / f"redis{len(started)}", args=args, **kwargs)
+        started.append(proc)
+        return proc.start()
+
+    yield make
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def private_redis(redis_factory) -> RedisProcess:
+    """One private server this test may stop, kill, pause or reconfigure."""
+    return redis_factory()
