@@ -28,7 +28,7 @@ def test_environment_yml_in_step_with_pyproject():
     assert python.replace("python", "") == PYPROJECT["project"]["requires-python"]
     assert "redis-server" in deps  # the server itself, from conda-forge
     pip = next(d["pip"] for d in deps if isinstance(d, dict))
-    assert pip == ["-e .[dev]"]  # every Python dependency comes from pyproject, one source
+    assert pip == ["-e .[dev,bench]"]  # every Python dependency comes from pyproject, one source
     assert "conda-forge" in env["channels"]
 
 
