@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help lab test redis redis-stop doctor reset html lint strip bench clean
+.PHONY: help lab test redis redis-stop doctor reset html lint strip bench screenshots clean
 
 help:
 	@echo "make lab    - set up .venv, make sure Redis runs, open JupyterLab at notebook 00"
 	@echo "make test   - set up .venv, make sure Redis runs, run the whole test suite (FAST mode)"
-	@echo "make doctor | reset | html | lint | strip | bench | redis-stop | clean"
+	@echo "make doctor | reset | html | lint | strip | bench | screenshots | redis-stop | clean"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -27,7 +27,8 @@ redis: $(STAMP)
 	@$(BIN)/cachelab redis url
 
 lab: redis
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 notebooks/00_start_here.ipynb
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) \
+	  notebooks/00_start_here.ipynb
 
 test: redis
 	CACHELAB_FAST=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -56,6 +57,11 @@ html: redis
 	@mkdir -p build/html
 	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=1800 \
 	  --output-dir build/html notebooks/*.ipynb
+
+# Copy the screenshots the browser tests took (build/screenshots) to docs/ for the README.
+screenshots:
+	@ls build/screenshots/*.png >/dev/null 2>&1 || { echo "run make test first (the browser tests take them)"; exit 1; }
+	cp build/screenshots/*.png docs/screenshots/
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -27,7 +27,8 @@ def setup(namespace: str | int, *, latency_ms: float | None = None, quiet: bool 
     """The notebooks' setup cell: connect, open the database, and give a key builder.
 
     Returns ``(r, db, keys)`` after printing the server, client and database in use, and
-    clears what an earlier run of this notebook left under its prefix.
+    clears what an earlier run of this notebook left under its prefix, and reseeds the
+    notebook's database so that every run starts from the same rows.
     """
     import platform
 
@@ -38,9 +39,8 @@ def setup(namespace: str | int, *, latency_ms: float | None = None, quiet: bool 
     r = connect()
     keys = Keys(namespace)
     delete_prefix(r, keys)
-    db = Database(name=f"nb{namespace}",
+    db = Database(name=f"nb{namespace}", reset=True,
                   latency_ms=DEFAULT_LATENCY_MS if latency_ms is None else latency_ms)
-    db.reset_counters()
     if not quiet:
         info = r.info("server")
         print(f"Redis {info['redis_version']} ({r.cachelab_source}) · redis-py {redis_py.__version__}"
