@@ -55,7 +55,7 @@ bench: redis
 # Read-only HTML of every notebook with its outputs, executed on this machine.
 html: redis
 	@mkdir -p build/html
-	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=1800 \
+	PLOTLY_RENDERER=notebook $(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=1800 \
 	  --output-dir build/html notebooks/*.ipynb
 
 # Copy the screenshots the browser tests took (build/screenshots) to docs/ for the README.

@@ -33,11 +33,12 @@ def choice(description: str, options, value=None) -> w.Dropdown:
 
 def panel(run: Callable[..., object], controls: Mapping[str, w.ValueWidget], *,
           show: Callable[[object], None] | None = None, auto: bool = False,
-          button: str = "Run") -> w.VBox:
+          run_now: bool = False, button: str = "Run") -> w.VBox:
     """Controls + Run button + output area; Run calls ``run(**values)`` and ``show(result)``.
 
     The experiment stays a plain function, so tests call ``run`` directly; the panel only
     collects widget values. ``show`` receives the result and displays it (default: display).
+    ``auto`` reruns on every change; ``run_now`` runs once with the defaults right away.
     """
     out = w.Output()
     btn = w.Button(description=button, button_style="primary", icon="play")
@@ -64,4 +65,7 @@ def panel(run: Callable[..., object], controls: Mapping[str, w.ValueWidget], *,
             c.observe(lambda change: on_click(), names="value")
     box = w.VBox([*controls.values(), w.HBox([btn, status]), out])
     box.run = on_click  # lets a test or the browser press Run programmatically
+    box.button, box.output = btn, out
+    if run_now:
+        on_click()
     return box

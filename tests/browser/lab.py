@@ -55,3 +55,21 @@ def plot_data(page) -> list:
     return page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
         .map(el => (el.data || []).map(t => ({name: t.name || null,
                                                x: Array.from(t.x || []), y: Array.from(t.y || [])})))""")
+
+
+def set_slider(page, description: str, key: str = "End") -> None:
+    """Move the ipywidgets slider labelled ``description`` with the keyboard, as a user would."""
+    widget = page.locator(".widget-slider", has=page.locator(f"label:text-is('{description}')"))
+    handle = widget.locator(".noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    page.keyboard.press(key)
+
+
+def press_button(page, label: str, nth: int = 0) -> None:
+    """Click an ipywidgets button by its label and wait for the kernel to finish."""
+    button = page.locator(f"button.jupyter-button:has-text('{label}')").nth(nth)
+    button.scroll_into_view_if_needed()
+    button.click()
+    page.wait_for_timeout(500)
+    wait_idle(page)
