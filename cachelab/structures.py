@@ -115,6 +115,17 @@ return 1
 """
 
 
+_scripts: dict[str, Any] = {}
+
+
+def _script(name: str, source: str, r: redis.Redis):
+    # EVALSHA after the first call: the server keeps the script, we send its 40-byte SHA.
+    # Always called with client=r, which reloads it if the server forgot it (NOSCRIPT).
+    if name not in _scripts:
+        _scripts[name] = r.register_script(source)
+    return _scripts[name]
+
+
 def update_fields(r: redis.Redis, key: str, fields: Mapping[str, Any], *,
                   refresh_ttl: float | None = None) -> bool:
     """Change some fields of a cached object without reading it; False if it is not cached.
@@ -128,7 +139,7 @@ def update_fields(r: redis.Redis, key: str, fields: Mapping[str, Any], *,
     args: list = [ttl_ms]
     for field, value in encoded.items():
         args += [field, value]
-    return bool(r.eval(_UPDATE_IF_CACHED, 1, key, *args))
+    return bool(_script("update_if_cached", _UPDATE_IF_CACHED, r)(keys=[key], args=args, client=r))
 
 
 def expire_fields(r: redis.Redis, key: str, ttl: float, *fields: str) -> list[int] | None:
