@@ -15,6 +15,7 @@ from typing import Any
 import redis
 
 from .codec import CodecError, dumps, loads
+from .server import features
 from .ttl import check_ttl
 
 __all__ = [
@@ -134,6 +135,8 @@ def update_fields(r: redis.Redis, key: str, fields: Mapping[str, Any], *,
     TTL, which later reads would take for the whole thing. HSET never touches the key's TTL;
     pass ``refresh_ttl`` to restart it in the same atomic step.
     """
+    if isinstance(fields, Mapping) and not fields:
+        raise ValueError("name at least one field to update")
     encoded = encode_fields(fields)
     ttl_ms = 0 if refresh_ttl is None else _ms(refresh_ttl)
     args: list = [ttl_ms]
@@ -148,8 +151,6 @@ def expire_fields(r: redis.Redis, key: str, ttl: float, *fields: str) -> list[in
     Replies per field: 1 set, -2 no such field, 2 deleted at once. Older servers only expire
     whole keys: keep fields that need their own lifetime in keys of their own.
     """
-    from .server import features
-
     if not fields:
         raise ValueError("name at least one field")
     if not features(r)["hexpire"]:

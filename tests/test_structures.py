@@ -75,6 +75,8 @@ def test_partial_update_leaves_other_fields_and_keeps_the_ttl(r, keys):
 
 def test_update_of_a_missing_object_writes_nothing(r, keys):
     key = keys("user", 8)
+    with pytest.raises(ValueError, match="at least one field"):
+        update_fields(r, key, {})
     assert update_fields(r, key, {"plan": "team"}) is False
     assert r.exists(key) == 0
     assert get_object(r, key) is None and get_fields(r, key, "plan") is None

@@ -63,6 +63,7 @@ def test_bucketing_saves_at_least_3x_per_item(results):
 def test_counters(results):
     by = {row["method"]: row for row in results["counters"]}
     assert by["python"]["lost"] > 0
+    assert results["incrby"]["counted"] == results["incrby"]["expected"]
     for method in ("incr", "hincrby", "watch"):
         assert by[method]["lost"] == 0 and by[method]["final"] == by[method]["expected"]
 
@@ -82,8 +83,7 @@ def test_lists_sets_and_rankings(results):
 
 
 def test_pipelining_beats_separate_calls_and_more_across_the_proxy(results):
-    loopback = {row["batch"]: row["ratio"] for row in results["loopback_ratio"]}
-    assert loopback[100] >= 3
+    assert results["pipeline_speedup"]["ratio"] >= 3  # loopback, 200 SETs, best of 5 each
     for row in results["delay"]:
         assert row["separate_round_trips"] == row["batch"] and row["pipeline_round_trips"] == 1
         if row["batch"] >= 100:
