@@ -92,3 +92,13 @@ def test_url_rewrite(r):
     with DelayProxy.for_client(r) as p:
         assert p.url("redis://:secret@127.0.0.1:6379/2") == f"redis://:secret@127.0.0.1:{p.port}/2"
         assert p.url("redis://127.0.0.1:6379/0") == f"redis://127.0.0.1:{p.port}/0"
+
+
+def test_restart_after_stop(r):
+    p = DelayProxy.for_client(r).start()
+    p.stop()
+    assert p.port is None
+    p.start()
+    with p.client(r) as far:
+        assert far.ping()
+    p.stop()
