@@ -154,8 +154,8 @@ def bytes_per_item(r: redis.Redis, keys: Keys, n: int, *, bucket_size: int | Non
                    cleanup: bool = True) -> dict:
     """Store ``n`` items one way and divide the summed MEMORY USAGE of their keys by ``n``.
 
-    MEMORY USAGE counts each key's name, value and per-key header, but not the slot each key
-    takes in Redis's main dictionary (about 8–16 bytes more per key); :func:`used_memory_per_item`
+    MEMORY USAGE counts each key's name, header, value and dictionary entry, but not its share
+    of the key table's bucket array (8 bytes or more per key); :func:`used_memory_per_item`
     measures that too, on a private server.
     """
     written = store_items(r, keys, n, bucket_size=bucket_size)
