@@ -25,7 +25,9 @@ def check_1(ping_p50_us) -> str:
     expect(value < 1000 * ours_us,
            f"{value:.0f} µs is far slower than a loopback round trip ({ours_us:.0f} µs here): "
            "did you return nanoseconds or a total instead of the median?")
-    expect(value > ours_us / 1000,
+    # /100, not /1000: a total in seconds over 500 pings is 500x the mean, which on a busy
+    # machine (mean > 2x median) slipped past a /1000 bound. No real median is 100x under a GET.
+    expect(value > ours_us / 100,
            f"{value} is far too fast for a network round trip ({ours_us:.0f} µs here): did you "
            "return seconds instead of microseconds?")
     return f"your median is {value:.0f} µs; cachelab measured {ours_us:.0f} µs for a GET"
