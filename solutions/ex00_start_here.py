@@ -22,6 +22,10 @@ def solution_2(keys, user_id):
 
 
 # Deliberately wrong answers: the tests make sure each self-check rejects them.
+def wrong_1_ns(r, n=1000):
+    return solution_1(r, n) * 1000  # nanoseconds, not microseconds
+
+
 def wrong_1(r, n=1000):
     start = time.perf_counter()
     for _ in range(n):
@@ -35,3 +39,4 @@ def wrong_2(keys, user_id):
 
 SOLUTIONS = {1: solution_1, 2: solution_2}
 WRONG = {1: wrong_1, 2: wrong_2}
+MORE_WRONG = {1: [wrong_1_ns]}  # further wrong answers a check must also reject

@@ -40,6 +40,8 @@ def test_self_check_passes_on_the_solution_and_fails_on_a_wrong_answer(r, path, 
     solutions = _load(path)
     assert run_check(checks[n], solutions.SOLUTIONS[n], quiet=True), "solution rejected"
     assert not run_check(checks[n], solutions.WRONG[n], quiet=True), "wrong answer accepted"
+    for wrong in getattr(solutions, "MORE_WRONG", {}).get(n, []):
+        assert not run_check(checks[n], wrong, quiet=True), f"{wrong.__name__} accepted"
 
 
 def test_unfinished_exercise_is_reported_not_raised():
