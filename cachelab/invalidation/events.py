@@ -230,8 +230,8 @@ class PubSubListener(_Listener):
 class StreamListener(_Listener):
     """Reads the invalidation Stream from its own last offset: a reconnect replays what it missed.
 
-    If the stream was trimmed past that offset (``max-deleted-entry-id`` on Redis >= 7),
-    events are gone for good, so it flushes instead.
+    If the stream was trimmed past that offset, events are gone for good, so it flushes
+    instead (:attr:`gaps` counts how often).
     """
 
     kind = "stream"
@@ -292,11 +292,13 @@ class StreamListener(_Listener):
             info = client.xinfo_stream(self.stream)
         except redis.ResponseError:  # the stream does not exist (yet, or any more)
             return self.last_id not in (None, b"0-0")
-        deleted = info.get("max-deleted-entry-id")
-        if deleted is not None:  # Redis >= 7.0
-            return _id(deleted) > _id(self.last_id)
+        # Trimming removes the oldest entries: if the oldest one left is newer than our
+        # offset, entries we never read may be gone (conservative: it may flush needlessly).
         first = info.get("first-entry")
-        return bool(first) and _id(first[0]) > _id(self.last_id)  # conservative on Redis 6
+        if first and _id(first[0]) > _id(self.last_id):
+            return True
+        deleted = info.get("max-deleted-entry-id")  # XDEL'd entries (Redis >= 7.0)
+        return deleted is not None and _id(deleted) > _id(self.last_id)
 
 
 def _id(entry_id) -> tuple[int, int]:

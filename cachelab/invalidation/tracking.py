@@ -118,6 +118,11 @@ class TrackingCache:
         """The value of ``key``: the local copy if Redis has not invalidated it, else a GET."""
         with self._lock:
             self._poll()
+            if self._data is None:  # reconnect (and re-track) before taking the fill token
+                try:
+                    self._connect_data()
+                except _LOST as exc:
+                    self._data_lost(exc)
             if self.healthy:
                 value = self.local.get(key)
                 if value is not MISSING:
