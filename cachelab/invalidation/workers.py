@@ -169,6 +169,14 @@ class _Reader:
 
 def worker_main(spec: dict, ready, stop, results) -> None:
     """Entry point of one worker process: warm up, report ready, read until told to stop."""
+    import sys
+    import threading
+
+    def one_line(hook) -> None:  # the naive listener's death goes to stderr, as in production
+        print(f"worker {spec.get('id')}: thread {hook.thread.name} died: {hook.exc_value!r}",
+              file=sys.stderr)
+
+    threading.excepthook = one_line
     try:
         reader = _Reader(spec)
         rng = random.Random(spec["seed"])
