@@ -25,7 +25,9 @@ def check_1(ping_p50_us) -> str:
     expect(value < 1000 * ours_us,
            f"{value:.0f} µs is far slower than a loopback round trip ({ours_us:.0f} µs here): "
            "did you return nanoseconds or a total instead of the median?")
-    expect(value > ours_us / 1000,
+    # No loopback round trip takes under 1 µs; a total in seconds (~0.01-0.1) lands below it
+    # even when a busy machine makes ours_us / 1000 smaller than that total.
+    expect(value > max(1.0, ours_us / 1000),
            f"{value} is far too fast for a network round trip ({ours_us:.0f} µs here): did you "
            "return seconds instead of microseconds?")
     return f"your median is {value:.0f} µs; cachelab measured {ours_us:.0f} µs for a GET"
