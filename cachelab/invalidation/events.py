@@ -87,7 +87,9 @@ class _Listener:
         self.thread: threading.Thread | None = None
 
     def start(self, timeout: float = 10.0):
-        """Start the listener thread and wait until it is subscribed."""
+        """Start (or restart, keeping its offset) the listener thread; wait until it is subscribed."""
+        self._stop.clear()
+        self.connected.clear()
         self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self.thread.start()
         if not self.connected.wait(timeout):
