@@ -235,15 +235,17 @@ class PyEdge:
     def _stale_entry(self, key: str, headers: dict) -> dict | None:
         """A stored, matching, *stale* response with what its stale-* directives allow now."""
         wanted = {k.lower(): v for k, v in headers.items()}
+        matching = []
         for entry in self.storage.get_entries(key):
             stored = {k.lower(): v for k, v in entry.response.headers.items()}
             request_headers = {k.lower(): v for k, v in entry.request.headers.items()}
-            if not _vary_matches(request_headers, stored, wanted):
-                continue
+            if _vary_matches(request_headers, stored, wanted):
+                matching.append((parse_http_date(stored.get("date")) or 0.0, stored, entry))
+        # A refresh stores a new entry beside the old one: only the most recent counts (RFC 9111 §4).
+        for date, stored, entry in sorted(matching, key=lambda m: m[0], reverse=True)[:1]:
             lifetime = freshness_lifetime(stored, shared=True)
-            date = parse_http_date(stored.get("date"))
-            if lifetime is None or date is None:
-                continue
+            if lifetime is None or not date:
+                return None
             age = max(time.time() - date, 0.0)
             staleness = age - lifetime
             if staleness < 0:
