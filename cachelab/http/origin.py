@@ -30,6 +30,8 @@ class Resource:
     content_type: str = "text/plain; charset=utf-8"
     #: Compress with gzip for clients that accept it (whatever Vary says: that is the policy's job).
     gzip: bool = False
+    #: With raw headers that carry no ETag, add one computed from the content (as frameworks do).
+    auto_etag: bool = True
     last_modified: float = field(default_factory=time.time)
 
 
@@ -219,18 +221,20 @@ class Origin:
         with self._lock:
             res = self._resources.get(path)
             snapshot = None if res is None else (res.body, res.policy, res.raw_headers, res.content_type,
-                                                 res.gzip, res.last_modified)
+                                                 res.gzip, res.last_modified, res.auto_etag)
         if snapshot is None:
             body = b"not found\n"
             headers = {"Content-Type": "text/plain", "Cache-Control": "no-store"}
             return self._send(req, path, user, inm or ims, 404, headers, body, head)
-        body_or_fn, policy, raw, ctype, use_gzip, last_modified = snapshot
+        body_or_fn, policy, raw, ctype, use_gzip, last_modified, auto_etag = snapshot
         body = body_or_fn(user) if callable(body_or_fn) else body_or_fn
         encoded = use_gzip and _accepts_gzip(req.headers.get("Accept-Encoding"))
         if encoded:
             body = gzip.compress(body, mtime=0)  # mtime=0: same bytes, same ETag, every time
         if raw is not None:
             headers = dict(raw)
+            if auto_etag and not any(k.lower() == "etag" for k in headers):
+                headers["ETag"] = etag_for(body)
         else:
             headers = response_headers(body, policy, last_modified=last_modified, content_type=ctype)
         if encoded:
