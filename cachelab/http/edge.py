@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import socket
 import sqlite3
@@ -49,7 +50,9 @@ def _redis_storage(r, prefix: str):
 
     if server_version(r) < (7, 0, 0):  # RedisStorage extends keys with PEXPIRE GT
         return None
-    return RedisStorage(r, key_prefix=prefix, default_ttl=3600, soft_delete_ttl=30)
+    # A client of its own on the same pool: hishel closes its client when the cache closes.
+    own = type(r)(connection_pool=r.connection_pool)
+    return RedisStorage(own, key_prefix=prefix, default_ttl=3600, soft_delete_ttl=30)
 
 
 class _DropVary(httpx.BaseTransport):
@@ -293,7 +296,12 @@ class NginxUnavailable(RuntimeError):
 
 
 def find_nginx() -> str | None:
-    """Path of an nginx binary (PATH, then /usr/sbin), or None."""
+    """Path of an nginx binary (CACHELAB_NGINX, PATH, /usr/sbin), or None; CACHELAB_NGINX=off skips it."""
+    chosen = os.environ.get("CACHELAB_NGINX", "").strip()
+    if chosen.lower() in {"off", "0", "no", "false"}:
+        return None
+    if chosen:
+        return chosen if Path(chosen).exists() else None
     found = shutil.which("nginx")
     if found:
         return found
