@@ -349,7 +349,11 @@ def test_vary_accept_encoding_keeps_one_entry_per_encoding(stack, origin):
     encodings = ["gzip, deflate, br", "gzip", "br, gzip", "identity"]
 
     def fetch_all(edge, path):
-        return [Browser(edge.url, cache=False, accept_encoding=ae).get(path) for ae in encodings * 2]
+        out = []
+        for ae in encodings * 2:
+            with Browser(edge.url, cache=False, accept_encoding=ae) as client:
+                out.append(client.get(path))
+        return out
 
     broken = fetch_all(plain, "/novary")
     assert any(not f.decodable for f in broken)  # gzip served to the client that asked for identity

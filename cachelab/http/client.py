@@ -161,6 +161,8 @@ def summarize(fetches: Sequence[Fetch], hits: Sequence, start: float) -> dict:
         "request_times": [round(f.t - start, 4) for f in fetches],
         "origin_times": [round(h.t - start, 4) for h in hits],
         "bodies": len({f.body for f in fetches if f.status == 200}),
+        # Age: seconds the answering cache had held its copy (hishel sends it; nginx does not).
+        "age_max": max((f.age for f in fetches if f.age is not None and f.browser != "hit"), default=None),
     }
 
 

@@ -338,6 +338,17 @@ http {{
 """
 
 
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM it if the notebook kernel dies first (no orphans)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: stop() is still called by every experiment
+        pass
+
+
 class NginxEdge:
     """nginx with ``proxy_cache`` in front of the origin: a child process with its own prefix.
 
@@ -377,7 +388,8 @@ class NginxEdge:
         conf.write_text(self.config())
         self.proc = subprocess.Popen([self.binary, "-p", str(self.dir), "-c", str(conf),
                                       "-e", str(self.dir / "error.log")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

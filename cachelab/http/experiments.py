@@ -161,7 +161,8 @@ def vary_encoding(lab: Lab, edge_kind: str = "python",
             fetches: list[Fetch] = []
             for _ in range(rounds):
                 for ae in encodings:
-                    fetches.append(Browser(_base(lab, edge), cache=False, accept_encoding=ae).get(path))
+                    with Browser(_base(lab, edge), cache=False, accept_encoding=ae) as client:
+                        fetches.append(client.get(path))
             out[label] = {"requests": len(fetches), "origin_hits": lab.origin.hits(path),
                           "origin_statuses": {str(k): v for k, v in lab.origin.statuses(path).items()},
                           "undecodable": sum(not f.decodable for f in fetches),
