@@ -17,10 +17,12 @@ import redis
 
 from ..codec import dumps, loads
 from ..keys import Keys
+from ..metrics import percentile
 from .local import LocalCluster
 from .slots import key_slot
 
-__all__ = ["FailoverRun", "run_failover", "spec_window", "keys_in_slots", "timeline"]
+__all__ = ["FailoverRun", "run_failover", "failover_demo", "fast_restart_loss",
+           "lost_invalidation", "spec_window", "keys_in_slots", "timeline"]
 
 
 def spec_window(node_timeout_ms: int, rank: int = 0) -> tuple[float, float]:
@@ -101,10 +103,13 @@ class FailoverRun:
             "hit_ratio_after": self.hit_ratio(recovered, end + 1),
             "read_errors": sum(r[1] == "error" for r in self.reads if r[0] >= 0),
             "reads": len(self.reads),
-            # Reads on the *surviving* masters' keys also slow down: the client refreshes its
-            # whole slot map after each error, and FAIL without a new master stops the cluster.
+            # Reads on the *surviving* masters' keys: fewer per second, because every reader
+            # thread also spends time on failing reads and database fallbacks; and slower each
+            # (p99, max) while FAIL without a new master makes the whole cluster answer CLUSTERDOWN.
             "other_reads_per_s_before": rate(before, -span, False),
             "other_reads_per_s_during": rate(during, recovered, False),
+            "other_read_p99_ms_before": percentile([r[3] for r in before if not r[2]], 99) * 1000,
+            "other_read_p99_ms_during": percentile([r[3] for r in during if not r[2]], 99) * 1000,
             "max_other_read_s": max((r[3] for r in during if not r[2]), default=0.0),
         }
 
@@ -245,3 +250,93 @@ def timeline(run: FailoverRun, bin_s: float = 0.25) -> list[dict]:
         })
         b += bin_s
     return rows
+
+
+def failover_demo(cluster: LocalCluster, keys: Keys, db, *, node_timeout_ms: int | None = None,
+                  full_coverage: bool = True, **kwargs) -> FailoverRun:
+    """One :func:`run_failover` with the given settings, then bring the killed node back.
+
+    The old master restarts with its nodes.conf and rejoins as a replica of its old replica;
+    the call returns once every master has a synced replica again, ready for the next run.
+    """
+    if node_timeout_ms is not None:
+        cluster.configure(cluster_node_timeout=node_timeout_ms)
+    cluster.configure(cluster_require_full_coverage="yes" if full_coverage else "no")
+    run = run_failover(cluster, keys, db, **kwargs)
+    cluster.restart(run.victim_port)
+    cluster.wait_healthy(60)
+    return run
+
+
+def fast_restart_loss(cluster: LocalCluster, keys: Keys, n: int = 100) -> dict:
+    """Confirm ``n`` writes with WAIT, crash their master and restart it at once; count survivors.
+
+    With persistence off the master comes back empty. It restarts well inside the node timeout
+    (raised to 5 s here so that no failover can win the race), is still the master of its
+    slots, and its replica resyncs from it - to nothing. The cluster is healthy afterwards.
+    """
+    old_timeout = cluster.node_timeout_ms
+    cluster.configure(cluster_node_timeout=max(5000, old_timeout))
+    try:
+        master = cluster.masters()[0]
+        replica = cluster.replicas_of(master["id"])[0]
+        names = keys_in_slots(keys.child("restart"), master["slots"], n)
+        pipe = cluster.node_client(master["port"]).pipeline(transaction=False)
+        for name in names:
+            pipe.set(name, "confirmed")
+        pipe.execute_command("WAIT", 1, 5000)
+        confirmed = pipe.execute()[-1]
+        cluster.kill(master["port"])
+        cluster.restart(master["port"])
+        cluster.wait_healthy(60)
+        reader = cluster.node_client(replica["port"], single_connection_client=True)
+        reader.execute_command("READONLY")
+        on_master = sum(cluster.node_client(master["port"]).exists(k) for k in names)
+        on_replica = sum(reader.exists(k) for k in names)
+        reader.close()
+        still_master = "master" in next(x for x in cluster.nodes_view()
+                                        if x["port"] == master["port"])["flags"]
+    finally:
+        cluster.configure(cluster_node_timeout=old_timeout)
+    return {"written": n, "wait_confirmed_replicas": confirmed, "survived_on_master": on_master,
+            "survived_on_replica": on_replica, "restarted_node_still_master": still_master}
+
+
+def lost_invalidation(cluster: LocalCluster, keys: Keys, pause_ms: int = 4000,
+                      limit_s: float = 30.0) -> dict:
+    """An acknowledged DEL that never reached the replica, then a failover: the old value is back.
+
+    The replica is stalled with CLIENT PAUSE WRITE (it then holds back the replication stream),
+    the cache entry is deleted on the master (acknowledged; WAIT shows 0 replicas have it), and
+    the master crashes. The promoted replica still serves the value the DEL removed.
+    """
+    master = cluster.masters()[0]
+    replica = cluster.replicas_of(master["id"])[0]
+    key = keys_in_slots(keys.child("inval"), master["slots"], 1)[0]
+    writer = cluster.node_client(master["port"], single_connection_client=True)
+    writer.set(key, dumps({"plan": "free"}))
+    before = writer.execute_command("WAIT", 1, 2000)
+    cluster.node_client(replica["port"]).execute_command("CLIENT", "PAUSE", pause_ms, "WRITE")
+    deleted = writer.delete(key)  # the invalidation after a database update: acknowledged
+    replicated = writer.execute_command("WAIT", 1, 100)
+    writer.close()
+    t0 = time.monotonic()
+    cluster.kill(master["port"])
+    rc = cluster.client(socket_timeout=1.0, socket_connect_timeout=0.5)
+    value, took = None, None
+    while time.monotonic() < t0 + limit_s:
+        try:
+            value = rc.get(key)
+            took = time.monotonic() - t0
+            break
+        except (redis.RedisError, OSError):
+            time.sleep(0.05)
+    time.sleep(max(0.0, pause_ms / 1000 - (time.monotonic() - t0)) + 0.2)
+    later = rc.get(key)  # after the pause ended: still there, the DEL is gone for good
+    rc.delete(key)
+    rc.close()
+    cluster.restart(master["port"])
+    cluster.wait_healthy(60)
+    return {"set_on_replica": before, "del_acknowledged": deleted, "del_on_replicas": replicated,
+            "served_after_failover": None if value is None else loads(value),
+            "served_after_pause": None if later is None else loads(later), "failover_s": took}

@@ -125,6 +125,7 @@ class LocalCluster:
             raise RedisUnavailable("no redis-server binary found for the cluster")
         self.version = redis_server_version(self.binary)
         self.args = list(args)
+        self.settings: dict[str, str] = {}  # CONFIG SET values, re-applied after a restart
         self.nodes: dict[int, RedisProcess] = {}  # port -> process, in creation order
         self.bus_ports: dict[int, int] = {}
 
@@ -395,10 +396,42 @@ class LocalCluster:
         proc.proc = None
         proc.start(timeout)
         self._write_state()
+        for name, value in self.settings.items():
+            self.node_client(port).config_set(name, value)
         return proc
+
+    def configure(self, **settings: str | int) -> None:
+        """CONFIG SET on every running node (``cluster_node_timeout=2000`` -> cluster-node-timeout).
+
+        The values are remembered and applied again to a node that :meth:`restart` brings back.
+        """
+        for key, value in settings.items():
+            name = key.replace("_", "-")
+            if name == "cluster-node-timeout":
+                if not 100 <= int(value) <= 60_000:
+                    raise ValueError(f"cluster_node_timeout={value}: use 100..60000 ms")
+                self.node_timeout_ms = int(value)
+            self.settings[name] = str(value)
+            for port, proc in self.nodes.items():
+                if proc.is_alive():
+                    self.node_client(port).config_set(name, str(value))
 
     def add_master(self) -> int:
         """Start one more empty master and join it to the cluster; return its port."""
+        port = self._join_new_node()
+        # A new master reports cluster_state:fail for its first 2 s and until gossip told it
+        # who owns every slot; MIGRATE into it would fail with CLUSTERDOWN before that.
+        self._wait(lambda: self._state_ok(port), 30, "the new node did not see the cluster as ok")
+        return port
+
+    def add_replica(self, master_port: int, timeout: float = 60.0) -> int:
+        """Start one more node as a replica of ``master_port``; return once it is in sync."""
+        port = self._join_new_node()
+        self.node_client(port).execute_command("CLUSTER", "REPLICATE", self.node_id(master_port))
+        self.wait_healthy(timeout)
+        return port
+
+    def _join_new_node(self) -> int:
         with self._lock():
             proc = self._spawn()
         meet = ["CLUSTER", "MEET", "127.0.0.1", proc.port]
@@ -407,9 +440,6 @@ class LocalCluster:
         self.node_client(self._any_live()).execute_command(*meet)
         self._wait(lambda: all(len(self._known(p)) == len(self.nodes) for p in self.nodes
                                if self.nodes[p].is_alive()), 30, "the new node did not join")
-        # A new master reports cluster_state:fail for its first 2 s and until gossip told it
-        # who owns every slot; MIGRATE into it would fail with CLUSTERDOWN before that.
-        self._wait(lambda: self._state_ok(proc.port), 30, "the new node did not see the cluster as ok")
         return proc.port
 
     def _state_ok(self, port: int) -> bool:

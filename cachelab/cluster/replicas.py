@@ -8,15 +8,17 @@ so far *on the same connection*, which buys read-your-writes at the cost of a ro
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
-from redis.exceptions import MovedError
+from redis.exceptions import MovedError, RedisError
 
 from ..keys import Keys
 from .failover import keys_in_slots
 from .local import LocalCluster
 
-__all__ = ["replica_pair", "stale_reads", "stale_curve"]
+__all__ = ["replica_pair", "stale_reads", "stale_curve", "background_writes", "reads_per_node"]
 
 
 def replica_pair(cluster: LocalCluster, index: int = 0) -> tuple[dict, dict]:
@@ -86,3 +88,55 @@ def stale_reads(cluster: LocalCluster, keys: Keys, n: int = 500, *, wait: bool =
 def stale_curve(cluster: LocalCluster, keys: Keys, delays_us: list[float], n: int = 300) -> list[dict]:
     """Stale-read ratio for reads sent ``d`` microseconds after the write's reply, for each ``d``."""
     return [{"delay_us": d, **stale_reads(cluster, keys, n, delay_s=d / 1e6)} for d in delays_us]
+
+
+@contextlib.contextmanager
+def background_writes(cluster: LocalCluster, keys: Keys, threads: int = 3, size: int = 10_000,
+                      index: int = 0):
+    """Other clients writing ``size``-byte values to master ``index`` while the block runs.
+
+    Their replication traffic is what makes a replica fall behind; yields a dict whose
+    ``writes`` entry counts what they wrote.
+    """
+    master = cluster.masters()[index]
+    names = keys_in_slots(keys.child("bg"), master["slots"], threads)
+    stop = threading.Event()
+    stats = {"writes": 0}
+    lock = threading.Lock()
+
+    def work(name: str) -> None:
+        client = cluster.node_client(master["port"])
+        value = b"x" * size
+        n = 0
+        while not stop.is_set():
+            try:
+                client.set(name, value)
+                n += 1
+            except RedisError:
+                break
+        with lock:
+            stats["writes"] += n
+        client.close()
+
+    workers = [threading.Thread(target=work, args=(name,), daemon=True) for name in names]
+    for w in workers:
+        w.start()
+    try:
+        time.sleep(0.1)  # let the replication stream fill up
+        yield stats
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(timeout=10)
+        with contextlib.suppress(RedisError):
+            cluster.node_client(master["port"]).delete(*names)
+
+
+def reads_per_node(cluster: LocalCluster, command: str = "get") -> dict[int, int]:
+    """How many times each running node has executed ``command`` (INFO commandstats)."""
+    out = {}
+    for port, proc in cluster.nodes.items():
+        if proc.is_alive():
+            stats = cluster.node_client(port).info("commandstats")
+            out[port] = int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+    return out
