@@ -189,6 +189,20 @@ def test_stop_ends_every_process_and_a_second_stop_is_harmless(cluster_base):
     assert not list(c.dir.glob("*/redis.pid"))
 
 
+def test_starting_the_same_cluster_again_in_one_process_replaces_the_old_one(cluster_base):
+    name = _name("again")
+    first = LocalCluster(name, base=cluster_base / name).start()
+    assert first.start() is first and len(first.nodes) == 6  # a second start() is a no-op
+    old = [p.pid for p in first.nodes.values()]
+    second = LocalCluster(name, base=cluster_base / name).start()  # e.g. a re-run setup cell
+    try:
+        assert not [pid for pid in old if _pid_alive(pid)]
+        assert second.health()["ok"]
+    finally:
+        second.stop()
+        first.stop()
+
+
 def test_a_cluster_owned_by_another_live_process_is_not_taken_over(tmp_path):
     c = LocalCluster(_name("owned"), base=tmp_path / "owned")
     c.dir.mkdir(parents=True)

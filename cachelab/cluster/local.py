@@ -154,7 +154,7 @@ class LocalCluster:
                     f"use another name: LocalCluster('other-name')")
         for other in list(_LIVE):
             if other is not self and other.dir == self.dir:
-                other.stop()  # the same notebook started it again: replace the old one
+                other._stop_nodes()  # the same notebook started it again: replace the old one
         reap(base=self.dir)
         for child in self.dir.iterdir():
             if child.is_dir():
@@ -196,8 +196,11 @@ class LocalCluster:
 
     def start(self, timeout: float = 60.0) -> LocalCluster:
         """Start the nodes, assign slots, join them, attach replicas, and wait until healthy."""
+        if any(proc.is_alive() for proc in self.nodes.values()):
+            return self  # already running: start() twice is harmless
         with self._lock():
             self._claim()
+            self.nodes, self.bus_ports = {}, {}
             _LIVE.add(self)
             try:
                 for _ in range(self.n_masters * (1 + self.n_replicas)):
