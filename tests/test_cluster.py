@@ -372,7 +372,7 @@ def test_a_stalled_replica_serves_stale_reads_and_wait_says_so(cluster, ck):
     writer.set(key, "old")
     assert writer.execute_command("WAIT", 1, 2000) == 1
     # CLIENT PAUSE WRITE on the replica also holds back the replication stream it applies.
-    cluster.node_client(replica["port"]).execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+    cluster.node_client(replica["port"]).execute_command("CLIENT", "PAUSE", 3000, "WRITE")
     writer.set(key, "new")
     assert writer.execute_command("WAIT", 1, 200) == 0  # not on the replica yet, and we know it
     assert reader.get(key) == b"old"  # the stale read

@@ -58,7 +58,7 @@ def stale_reads(cluster: LocalCluster, keys: Keys, n: int = 500, *, wait: bool =
             pipe = writer.pipeline(transaction=False)
             pipe.set(key, i)
             if wait:
-                pipe.execute_command("WAIT", 1, 1000)
+                pipe.execute_command("WAIT", 1, 5000)
             replies = pipe.execute()
             done = time.perf_counter()
             if wait and replies[1] >= 1:
