@@ -25,8 +25,8 @@ from cachelab.cluster import (
     reap,
     tagged,
 )
+from cachelab.cluster._util import _pid_alive
 from cachelab.cluster.failover import keys_in_slots, spec_window
-from cachelab.cluster.local import _pid_alive
 from cachelab.cluster.patterns import (
     bus_messages,
     read_user,

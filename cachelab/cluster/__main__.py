@@ -6,7 +6,8 @@ import argparse
 import json
 import time
 
-from .local import LocalCluster, _clusters_home, _pid_alive, reap
+from ._util import _clusters_home, _pid_alive, reap
+from .local import LocalCluster
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import redis
 from ..codec import dumps, loads
 from ..keys import Keys
 from ..metrics import percentile
-from .local import LocalCluster
+from .local import ClusterError, LocalCluster
 from .slots import key_slot
 
 __all__ = ["FailoverRun", "run_failover", "failover_demo", "fast_restart_loss",
@@ -123,8 +123,14 @@ def run_failover(cluster: LocalCluster, keys: Keys, db, *, users: int = 300, thr
     the run shows the dip in hit ratio and the extra database load while slots have no master.
     Stops ``after_s`` seconds after the victim's slots take writes again, or at ``limit_s``.
     """
+    if users < 1 or threads < 1 or before_s < 0 or after_s < 0 or limit_s <= 0:
+        raise ValueError("users and threads must be >= 1, durations >= 0 (limit_s > 0)")
     master = cluster.masters()[victim]
-    replica = cluster.replicas_of(master["id"])[0]
+    attached = cluster.replicas_of(master["id"])
+    if not attached:
+        raise ClusterError(f"master {master['port']} has no replica, so nothing could take over; "
+                           "wait_healthy() after a previous run, or add_replica() first")
+    replica = attached[0]
     watcher_port = next(m["port"] for m in cluster.masters() if m["id"] != master["id"])
     run = FailoverRun(cluster.node_timeout_ms, master["port"], replica["port"])
     rc = cluster.client(socket_timeout=1.0, socket_connect_timeout=0.5)

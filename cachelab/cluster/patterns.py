@@ -13,7 +13,8 @@ from redis.cluster import RedisCluster
 from ..codec import dumps, loads
 from ..keys import Keys
 from ..ttl import check_ttl
-from .local import LocalCluster, _parse_info
+from ._util import _parse_info
+from .local import LocalCluster
 from .slots import tagged
 
 __all__ = ["read_user", "update_user", "read_users", "save_with_version", "SAVE_WITH_VERSION",

@@ -66,6 +66,8 @@ class HandRouter:
 
     def execute(self, *args, max_redirects: int = 5):
         """Run a single-key command (key at args[1]) and follow up to ``max_redirects`` redirects."""
+        if len(args) < 2:
+            raise ValueError(f"execute() needs a command and its key, got {args!r}")
         slot = key_slot(args[1])
         port = self.slots.get(slot, self.entry) if self.cache != "none" else self.entry
         asking = False

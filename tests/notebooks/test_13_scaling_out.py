@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cachelab.cluster import reap
-from cachelab.cluster.local import _clusters_home
+from cachelab.cluster._util import _clusters_home
 
 from .conftest import execute
 
