@@ -27,6 +27,10 @@ from .singleflight import SingleFlight
 __all__ = ["ReadThroughCache"]
 
 
+def _row_version(row: dict) -> int:
+    return row["version"]
+
+
 class ReadThroughCache:
     """``get(id)`` returns the cached value or loads it with ``loader(id)`` and caches it.
 
@@ -56,13 +60,17 @@ class ReadThroughCache:
                               negative_ttl=negative_ttl, versioned=version is not None,
                               breaker=breaker, metrics=self.metrics)
         self.flight = SingleFlight() if single_flight else None
+        self.db: Database | None = None  # set by for_users(); lets race_once() check the truth
+        self.before_fill: Callable[[int, Any], None] | None = None  # between load and fill
         self._read_latency = self.metrics.latency("read")
 
     @classmethod
     def for_users(cls, r: redis.Redis, db: Database, keys: Keys, **kwargs) -> ReadThroughCache:
         """A read-through cache of ``db``'s users table (versioned, batched, writable)."""
-        return cls(r, keys, db.get_user, entity="user", version=lambda row: row["version"],
-                   many_loader=db.get_users, writer=db.update_user, **kwargs)
+        cache = cls(r, keys, db.get_user, entity="user", version=_row_version,
+                    many_loader=db.get_users, writer=db.update_user, **kwargs)
+        cache.db = db
+        return cache
 
     @property
     def breaker(self) -> CircuitBreaker:
@@ -82,6 +90,8 @@ class ReadThroughCache:
             self.metrics.incr("load_errors")  # nothing is cached; the next get tries again
             raise
         if fill:
+            if self.before_fill is not None:
+                self.before_fill(item_id, value)
             try:
                 self.store.fill(key, value, self._version_of(value))
             except CodecError as exc:

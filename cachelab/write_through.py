@@ -112,6 +112,7 @@ class WriteThrough:
         """Insert a user in a transaction, then cache the new row; return it."""
         if fields:
             check_fields(fields)
+        fields = {"country": "DE", "plan": "free", **fields}  # the same defaults as db.insert_user
         cols = ["name", "email", *fields]
         with self.db.transaction() as tx:
             rows = tx.query(f"INSERT INTO users ({', '.join(cols)}, updated_at) "  # noqa: S608
