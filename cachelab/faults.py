@@ -6,12 +6,13 @@ server the other notebooks share.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from .server import RedisProcess
 
-__all__ = ["refusing_writes", "hung", "stopped", "FAULTS"]
+__all__ = ["refusing_writes", "hung", "stopped", "FAULTS", "outage_drill"]
 
 
 def _own(proc: RedisProcess) -> RedisProcess:
@@ -59,3 +60,62 @@ def stopped(proc: RedisProcess) -> Iterator[None]:
 
 FAULTS = {"refusing writes (OOM)": refusing_writes, "hung (SIGSTOP)": hung,
           "stopped": stopped}
+
+
+_ACTIONS = {"none": None, "stop": "stop", "start": "start", "pause": "pause", "resume": "resume"}
+
+
+def outage_drill(pattern, proc: RedisProcess, ids: Sequence[int], expected: dict,
+                 phases: Sequence[tuple[str, str, float]], rate: float = 100.0,
+                 progress=None) -> list[dict]:
+    """Read ``ids`` in turn at ``rate`` per second through phases like ("Redis stopped", "stop", 1.5).
+
+    Each phase first applies its action to ``proc`` (none/stop/start/pause/resume), then
+    reads for its duration. Returns one sample per read: time (s), latency (ms), the phase,
+    where the answer came from (counted by the pattern: "cache", "database (miss)" or
+    "database (Redis down)"), whether it equals ``expected[id]``, and any error.
+    """
+    for _, action, seconds in phases:
+        if action not in _ACTIONS:
+            raise ValueError(f"unknown action {action!r}; use one of {sorted(_ACTIONS)}")
+        if not seconds > 0:
+            raise ValueError(f"phase durations must be positive, got {seconds!r}")
+    samples: list[dict] = []
+    counters = pattern.metrics.counters
+    t0 = time.perf_counter()
+    n = 0
+    bar = progress(total=len(phases), desc="outage drill") if progress else None
+    for label, action, seconds in phases:
+        if _ACTIONS[action]:
+            getattr(proc, _ACTIONS[action])()
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            due = t0 + n / rate
+            if due > time.perf_counter():
+                time.sleep(due - time.perf_counter())  # pacing: one read every 1/rate s
+            uid = ids[n % len(ids)]
+            n += 1
+            before = counters.snapshot()
+            start = time.perf_counter()
+            error = None
+            try:
+                row = pattern.read(uid)
+            except Exception as exc:  # recorded: a read that raises is what we are testing for
+                row, error = None, f"{type(exc).__name__}: {exc}"
+            ms = (time.perf_counter() - start) * 1000
+            after = counters.snapshot()
+            if after.get("hits", 0) > before.get("hits", 0):
+                source = "cache"
+            elif after.get("fallbacks", 0) > before.get("fallbacks", 0):
+                source = "database (Redis down)"
+            elif error:
+                source = "error"
+            else:
+                source = "database (miss)"
+            samples.append({"t": start - t0, "ms": ms, "phase": label, "source": source,
+                            "ok": error is None and row == expected.get(uid), "error": error})
+        if bar:
+            bar.update()
+    if bar:
+        bar.close()
+    return samples
