@@ -9,6 +9,7 @@ and apply one policy (TTL, jitter, negative caching, versioned fills) everywhere
 from __future__ import annotations
 
 import copy
+import multiprocessing
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,7 +25,7 @@ from .metrics import Metrics
 from .rowcache import DOWN, MISS, RowCache
 from .singleflight import SingleFlight
 
-__all__ = ["ReadThroughCache"]
+__all__ = ["ReadThroughCache", "burst_across_processes"]
 
 
 def _row_version(row: dict) -> int:
@@ -180,3 +181,41 @@ class ReadThroughCache:
                 f"single_flight={self.flight is not None} hits={c['hits']} misses={c['misses']} "
                 f"db_queries={c['db_queries']}>")
 
+
+
+def _process_burst(url: str, db_path: str, latency_ms: float, prefix: str, callers: int,
+                   item_id: int, gate, out) -> None:
+    """One worker process: its own cache (and single-flight), a thread burst once all are ready."""
+    from .server import connect
+    from .workload import burst
+
+    db = Database(db_path, latency_ms=latency_ms)
+    keys = Keys.__new__(Keys)
+    keys.prefix = prefix
+    cache = ReadThroughCache.for_users(connect(url), db, keys, ttl=60)
+    cache.store.r.ping()  # connected before the start line
+    gate.wait(60)         # every process is ready: all miss at once
+    burst(cache.get, callers, item_id)
+    out.put(cache.metrics.counters["db_queries"])
+
+
+def burst_across_processes(url: str, db: Database, keys: Keys, *, processes: int = 2,
+                           callers: int = 20, item_id: int = 1) -> list[int]:
+    """``processes`` processes, each with ``callers`` threads, miss one key at the same moment.
+
+    Returns each process's database queries: single-flight coalesces within a process only,
+    so expect one per process (a lock in Redis does it across processes: notebook 08).
+    """
+    if not (isinstance(processes, int) and 1 <= processes <= 16):
+        raise ValueError(f"processes must be an int in 1..16, got {processes!r}")
+    ctx = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited threads
+    gate, out = ctx.Barrier(processes), ctx.Queue()
+    procs = [ctx.Process(target=_process_burst, daemon=True,
+                         args=(url, str(db.path), db.latency_ms, keys.prefix, callers, item_id,
+                               gate, out)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    counts = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(10)
+    return counts

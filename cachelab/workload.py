@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 from .db import Database
 from .metrics import Metrics, percentile
 
-__all__ = ["Pattern", "WorkloadResult", "run_workload", "zipf_weights"]
+__all__ = ["Pattern", "WorkloadResult", "burst", "run_workload", "zipf_weights"]
 
 PLANS = ("free", "pro", "team")
 
@@ -183,3 +183,32 @@ def run_workload(pattern: Pattern, db: Database, *, duration_s: float = 3.0, rat
     res.db_queries = after.get("db_queries", 0) - before.get("db_queries", 0)
     res.db_query_times = [t - t0_wall for t in db.query_times if t >= t0_wall]
     return res
+
+
+def burst(fn, callers: int, *args) -> tuple[list, list[float]]:
+    """Call ``fn(*args)`` from ``callers`` threads released at the same instant.
+
+    Returns (results, latencies in ms), one each per caller, in thread order. An exception
+    is returned as the caller's result, so one failure does not hide the others.
+    """
+    if not (isinstance(callers, int) and 1 <= callers <= 1000):
+        raise ValueError(f"callers must be an int in 1..1000, got {callers!r}")
+    gate = threading.Barrier(callers)
+    results: list = [None] * callers
+    latencies = [0.0] * callers
+
+    def run(i: int) -> None:
+        gate.wait()
+        start = time.perf_counter()
+        try:
+            results[i] = fn(*args)
+        except Exception as exc:
+            results[i] = exc
+        latencies[i] = (time.perf_counter() - start) * 1000
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, latencies
