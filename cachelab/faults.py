@@ -7,12 +7,12 @@ server the other notebooks share.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 
 from .server import RedisProcess
 
-__all__ = ["refusing_writes", "hung", "stopped", "FAULTS", "outage_drill"]
+__all__ = ["refusing_writes", "hung", "stopped", "FAULTS", "between_steps", "outage_drill"]
 
 
 def _own(proc: RedisProcess) -> RedisProcess:
@@ -60,6 +60,32 @@ def stopped(proc: RedisProcess) -> Iterator[None]:
 
 FAULTS = {"refusing writes (OOM)": refusing_writes, "hung (SIGSTOP)": hung,
           "stopped": stopped}
+
+
+@contextmanager
+def between_steps(pattern, fault: Callable, proc: RedisProcess,
+                  before: Callable[[int, dict], object] | None = None) -> Iterator[None]:
+    """Inject ``fault(proc)`` once, between the next write's database commit and its cache write.
+
+    Uses the pattern's ``between_steps`` hook; ``before(user_id, row)`` runs first (e.g. a
+    concurrent writer). The fault is cleared when the block ends.
+    """
+    with ExitStack() as stack:
+        fired = []
+
+        def hook(user_id: int, row: dict) -> None:
+            if fired:
+                return
+            fired.append(user_id)
+            if before is not None:
+                before(user_id, row)
+            stack.enter_context(fault(proc))
+
+        pattern.between_steps = hook
+        try:
+            yield
+        finally:
+            pattern.between_steps = None
 
 
 _ACTIONS = {"none": None, "stop": "stop", "start": "start", "pause": "pause", "resume": "resume"}

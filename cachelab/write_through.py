@@ -14,8 +14,10 @@ or nothing. Reads that miss (after the TTL, or after an invalidation) load from 
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 
 import redis
 
@@ -26,8 +28,10 @@ from .db import USER_FIELDS, Database
 from .keys import Keys
 from .metrics import Metrics
 from .rowcache import DOWN, MISS, RowCache
+from .server import RedisProcess
 
-__all__ = ["WriteThrough", "CacheWriteFailed", "BriefWriteThrough", "BriefRollback"]
+__all__ = ["WriteThrough", "CacheWriteFailed", "BriefWriteThrough", "BriefRollback", "cached_row",
+           "torture"]
 
 
 class CacheWriteFailed(RuntimeError):
@@ -126,16 +130,20 @@ class WriteThrough:
     def _cache_after_commit(self, user_id: int, key: str, row: dict) -> None:
         if self.between_steps is not None:
             self.between_steps(user_id, row)
+        start = time.perf_counter()
         try:
-            outcome = self.store.put(key, row, row["version"])
-        except CodecError:
-            outcome = "failed"  # e.g. a row over the codec's size limit: do not cache it
-        if outcome == "failed":
-            self.metrics.incr("cache_write_failed")
-            if not self.store.invalidate(key, row["version"]):
-                self.metrics.incr("caller_told")
-                raise CacheWriteFailed(key, row)
-        # "refused" is fine: a concurrent writer already cached a newer version.
+            try:
+                outcome = self.store.put(key, row, row["version"])
+            except CodecError:
+                outcome = "failed"  # e.g. a row over the codec's size limit: do not cache it
+            if outcome == "failed":
+                self.metrics.incr("cache_write_failed")
+                if not self.store.invalidate(key, row["version"]):
+                    self.metrics.incr("caller_told")
+                    raise CacheWriteFailed(key, row)
+            # "refused" is fine: a concurrent writer already cached a newer version.
+        finally:
+            self.metrics.latency("cache_write").record(time.perf_counter() - start)
 
     def __repr__(self) -> str:
         c = self.metrics.counters
@@ -190,3 +198,52 @@ class BriefWriteThrough:
             raise BriefRollback(f"write-through failed: {exc}. Rolled back DB update.") from exc
 
     write = update
+
+
+def cached_row(pattern, user_id: int):
+    """What the pattern's cache holds for a user: a row, "tombstone", "negative" or None."""
+    if isinstance(pattern, BriefWriteThrough):
+        raw = pattern.r.get(pattern.key(user_id))
+        return None if raw is None else loads(raw)
+    return pattern.store.raw(user_id)
+
+
+def torture(pattern, proc: RedisProcess, db: Database, *, writes: int = 30, users: int = 5,
+            seed: int = 0, faults: Sequence | None = None) -> list[dict]:
+    """``writes`` updates, each with a random real fault between the commit and the cache write.
+
+    After each call the fault is cleared (the server answers again, so anything it queued while
+    hung has run) and the cache is compared with the database. One record per write.
+    """
+    from .faults import between_steps, hung, refusing_writes, stopped
+
+    faults = list(faults) if faults is not None else [None, refusing_writes, hung, stopped]
+    rng = random.Random(seed)
+    admin = proc.client()
+    log = []
+    for i in range(writes):
+        uid, fault = rng.randint(1, users), rng.choice(faults)
+        try:
+            pattern.read(uid)  # a live system has the row cached, and connections open
+        except Exception:  # the brief's read may fail; not what we measure here
+            pass
+        name = f"write {i}"
+        with between_steps(pattern, fault, proc) if fault else nullcontext():
+            try:
+                pattern.write(uid, name=name)
+                outcome = "returned normally"
+            except CacheWriteFailed:
+                outcome = "caller told: cache may be stale"
+            except BriefRollback:
+                outcome = "rolled back, caller told: failed"
+        admin.ping()  # the server is back and has run what it queued before this PING
+        truth = db.get_user(uid)
+        cached = cached_row(pattern, uid)
+        agree = not isinstance(cached, dict) or all(cached[f] == truth[f] for f in USER_FIELDS)
+        log.append({"write": i, "user": uid, "fault": getattr(fault, "__name__", "none"),
+                    "outcome": outcome, "db_has_write": truth["name"] == name,
+                    "cache_holds": (cached if isinstance(cached, str) or cached is None
+                                    else cached["name"]),
+                    "db_holds": truth["name"], "agree": agree})
+    admin.close()
+    return log
