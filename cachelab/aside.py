@@ -25,6 +25,7 @@ from .db import USER_FIELDS, Database
 from .keys import Keys
 from .metrics import Metrics
 from .rowcache import DOWN, MISS, RowCache
+from .server import RedisUnavailable
 from .ttl import check_ttl
 
 __all__ = ["CacheAside", "cached", "check_fields", "race_once", "shared_client"]
@@ -169,13 +170,16 @@ _shared_lock = threading.Lock()
 
 
 def shared_client() -> redis.Redis:
-    """One client (one connection pool) for every :func:`cached` function in this process."""
+    """One client (one connection pool) for every :func:`cached` function in this process.
+
+    Short timeouts: a hung server costs a cached call half a second, not ten.
+    """
     global _shared
     with _shared_lock:
         if _shared is None:
             from .server import connect
 
-            _shared = connect()
+            _shared = connect(socket_timeout=0.5, socket_connect_timeout=0.5)
         return _shared
 
 
@@ -260,7 +264,11 @@ def cached(key: str | Callable[..., Any], ttl: float, *, client: redis.Redis | N
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             cache_key = key_for(*args, **kwargs)
-            s = store()
+            try:
+                s = store()
+            except RedisUnavailable:  # no server could even be found: run uncached, retry later
+                metrics.incr("fallbacks")
+                return fn(*args, **kwargs)
             start = time.perf_counter()
             value = s.lookup(cache_key)
             if value is not MISS and value is not DOWN:

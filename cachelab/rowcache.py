@@ -142,6 +142,9 @@ class RowCache:
         except REDIS_DOWN:
             self._failed()
             return DOWN
+        except redis.ResponseError:  # e.g. WRONGTYPE or NOPERM: a cache problem, not the caller's
+            self.metrics.incr("read_errors")
+            return DOWN
         self._ok()
         if data is None:
             return MISS
@@ -164,6 +167,9 @@ class RowCache:
             datas = self.r.mget(keys)
         except REDIS_DOWN:
             self._failed()
+            return [DOWN] * len(keys)
+        except redis.ResponseError:
+            self.metrics.incr("read_errors")
             return [DOWN] * len(keys)
         self._ok()
         out = []

@@ -278,3 +278,25 @@ def test_bad_input_gets_clear_errors(r, db, keys):
         thing(None)
     with pytest.raises(CodecError, match="thing"):
         thing("x")
+
+
+def test_a_key_of_another_type_falls_back_to_the_database(r, db, keys):
+    cache = CacheAside(r, db, keys, ttl=30)
+    r.hset(cache.store.key(3), "not", "a string")  # someone else's data under our key
+    assert cache.get(3) == db.get_user(3)
+    assert cache.metrics.counters["read_errors"] == 1
+
+
+def test_decorator_runs_uncached_when_no_redis_can_be_found(private_redis, db, keys, monkeypatch):
+    import cachelab.aside as aside_module
+
+    private_redis.stop()
+    monkeypatch.setenv("REDIS_URL", private_redis.url)   # resolution now really fails
+    monkeypatch.setattr(aside_module, "_shared", None)   # as in a fresh process
+
+    @cached(key="user:{user_id}", ttl=30, keys=keys.child("dec"))
+    def load(user_id):
+        return db.get_user(user_id)
+
+    assert load(4) == db.get_user(4) and load(4) == db.get_user(4)
+    assert load.metrics.counters["fallbacks"] == 2
