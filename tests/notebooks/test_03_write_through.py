@@ -25,14 +25,14 @@ def test_reads_after_ttl_fall_back_to_the_database(results):
 
 def test_brief_rollback_is_not_atomic(results):
     s = results["scenarios"]
-    assert s["brief_3a"]["B's write kept"] is False and s["brief_3a"]["agree"] is False
-    assert s["brief_3b"]["agree"] is False and s["brief_3b"]["cache holds"] == "team"
-    assert s["brief_3c"]["agree"] is False
+    assert s["brief_3a"]["B's write kept"] is False and s["brief_3a"]["agree"] is False, s["brief_3a"]
+    assert s["brief_3b"]["agree"] is False and s["brief_3b"]["cache holds"] == "team", s["brief_3b"]
+    assert s["brief_3c"]["agree"] is False, s["brief_3c"]
 
 
 def test_ours_keeps_writes_and_agrees(results):
     s = results["scenarios"]
-    assert s["ours_3a"]["B's write kept"] is True and s["ours_3a"]["agree"] is True
+    assert s["ours_3a"]["B's write kept"] is True, s["ours_3a"] and s["ours_3a"]["agree"] is True
     assert s["ours_3a"]["A was told"] == "OK"
     assert s["ours_3b"]["agree"] is True and s["ours_3b"]["A was told"] == "CacheWriteFailed"
     assert s["ours_3c"]["agree"] is True
