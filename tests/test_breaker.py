@@ -1,0 +1,58 @@
+"""The circuit breaker's states, and a fail-fast client against a really stopped server."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from cachelab.breaker import CircuitBreaker, fast_fail_client
+
+
+def test_opens_after_threshold_and_probes_once_after_reset():
+    b = CircuitBreaker(threshold=2, reset_after=0.05)
+    assert b.allow()
+    b.failure()
+    assert b.state == "closed" and b.allow()
+    b.failure()
+    assert b.state == "open" and b.opened == 1
+    assert not b.allow() and b.skipped == 1
+    time.sleep(0.06)  # wait out reset_after: the real condition under test
+    assert b.allow()          # one probe
+    assert not b.allow()      # and only one
+    b.failure()
+    assert b.state == "open" and b.opened == 2
+    time.sleep(0.06)
+    assert b.allow()
+    assert b.success() is True and b.state == "closed"
+    assert b.success() is False
+
+
+def test_success_resets_consecutive_failures():
+    b = CircuitBreaker(threshold=3)
+    b.failure()
+    b.failure()
+    b.success()
+    b.failure()
+    b.failure()
+    assert b.state == "closed"
+
+
+@pytest.mark.parametrize("kwargs", [{"threshold": 0}, {"threshold": 1.5}, {"reset_after": 0},
+                                    {"reset_after": -1}, {"threshold": True}])
+def test_bad_settings_are_rejected(kwargs):
+    with pytest.raises(ValueError):
+        CircuitBreaker(**kwargs)
+
+
+def test_fast_fail_client_raises_instead_of_retrying(private_redis):
+    c = fast_fail_client(private_redis.url, timeout=0.2)
+    c.set("k", "v")
+    private_redis.stop()
+    with pytest.raises(redis.ConnectionError):
+        c.get("k")
+    private_redis.start()
+    assert c.get("k") is None  # reconnects by itself; the restarted server is empty
+    with pytest.raises(ValueError):
+        fast_fail_client(private_redis.url, timeout=0)
