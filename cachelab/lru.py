@@ -8,7 +8,7 @@ from collections.abc import Hashable, Iterator
 from typing import Any, NamedTuple
 
 __all__ = ["MISSING", "CacheInfo", "OrderedDictLRU", "LinkedLRU", "ThreadSafeLRU",
-           "check_capacity"]
+           "check_capacity", "race"]
 
 
 class _Missing:
@@ -338,3 +338,58 @@ class ThreadSafeLRU:
 
     def __repr__(self) -> str:
         return f"ThreadSafeLRU({self._cache!r})"
+
+
+def race(cache, *, threads: int = 4, ops: int = 20_000, keys: int = 64, seed: int = 0,
+         switch_interval: float = 1e-6) -> dict:
+    """Hammer ``cache`` from ``threads`` threads doing get-or-put, and report what broke.
+
+    Python switches threads every 5 ms by default, so a race inside a few-microsecond
+    ``get`` shows up only now and then. Shrinking the switch interval to ``switch_interval``
+    makes the same interleavings happen within milliseconds: nothing is slowed down or faked,
+    the scheduler just preempts more often (and free-threaded Python preempts always).
+
+    Returns exceptions by type, ``lost_updates`` (lookups done but missing from hits+misses),
+    the structure's broken invariants, and its final size.
+    """
+    import random
+    import sys
+    from collections import Counter
+
+    errors: Counter = Counter()
+    completed = [0] * threads  # lookups that returned (a get that raised counts nothing)
+    before = cache.cache_info()
+
+    def worker(i: int) -> None:
+        rnd = random.Random(seed + i)
+        for _ in range(ops):
+            k = rnd.randrange(keys)
+            try:
+                value = cache.get(k, MISSING)
+            except Exception as exc:  # the race, not the test: record it and carry on
+                errors[type(exc).__name__] += 1
+                continue
+            completed[i] += 1
+            if value is MISSING:
+                try:
+                    cache.put(k, k)
+                except Exception as exc:
+                    errors[type(exc).__name__] += 1
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(switch_interval)
+    try:
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    info = cache.cache_info()
+    counted = (info.hits + info.misses) - (before.hits + before.misses)
+    check = getattr(cache, "problems", None)
+    return {"errors": dict(errors), "lookups": sum(completed), "counted": counted,
+            "lost_updates": sum(completed) - counted,
+            "problems": check() if check else [], "size": len(cache),
+            "capacity": cache.capacity}
