@@ -96,7 +96,7 @@ def replay(r: redis.Redis, trace: Iterable[int], keys: Keys, *, batch: int = 64,
     def flush() -> None:
         nonlocal hits, requests
         for k in chunk:
-            pipe.execute_command("SET", prefix + str(k), VALUE, "NX", "GET")
+            pipe.set(prefix + str(k), VALUE, nx=True, get=True)  # old value on a hit, else None
         pipe.execute_command("DBSIZE")
         replies = pipe.execute()
         sizes.append(int(replies[-1]))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TRACES", "trace_dir", "load_trace", "zipf", "scan_polluted", "describe"]
+__all__ = ["TRACES", "trace_dir", "load_trace", "zipf", "zipf_top_share", "scan_polluted",
+           "describe"]
 
 #: name -> (file, what it is, the credit that must travel with it)
 TRACES = {
@@ -75,6 +76,15 @@ def zipf(n: int, universe: int, alpha: float, *, seed: int = 0) -> list[int]:
     # but sampled policies and plots should not be helped by it).
     ids = rng.permutation(universe)
     return ids[ranks].tolist()
+
+
+def zipf_top_share(universe: int, alpha: float, sizes) -> list[float]:
+    """Probability mass of the ``size`` most popular keys: the long-run hit ratio of a cache
+    that knows the popularities and keeps the top keys (the best any policy can do on average
+    when requests are independent; a finite run also pays one miss per key first)."""
+    weights = 1.0 / np.arange(1, universe + 1, dtype=np.float64) ** alpha
+    share = np.cumsum(weights) / weights.sum()
+    return [float(share[min(int(s), universe) - 1]) for s in sizes]
 
 
 def scan_polluted(n: int, universe: int, alpha: float, *, scan_every: int, scan_length: int,
