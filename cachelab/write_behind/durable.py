@@ -180,7 +180,7 @@ class StreamWorker:
 
     def __init__(self, r: redis.Redis, db: Database, keys: Keys, *, consumer: str | None = None,
                  batch_size: int = 100, block_ms: int = 200, claim_idle_ms: int = 30_000,
-                 max_attempts: int = 5, max_deliveries: int = 5, backoff: float = 0.05,
+                 max_attempts: int = 5, max_deliveries: int = 10, backoff: float = 0.05,
                  backoff_cap: float = 2.0, ttl: float = 300, lock_timeout_ms: int | None = None,
                  metrics: Metrics | None = None,
                  on_batch: Callable[[str, list[str]], None] | None = None):
@@ -287,6 +287,8 @@ class StreamWorker:
         self.metrics.incr("entries", len(records))
         self.metrics.incr("coalesced", len(records) - len(rows))
         failed = self._write(rows, [e[0] for e in entries]) if rows else {}
+        if failed is None:  # the database is unavailable: acknowledge nothing, try later
+            return
         for user_id, reason in failed.items():
             for entry_id in ids_by_user.pop(user_id):
                 self._dead_letter(entry_id, dict(entries)[entry_id], reason)
@@ -307,8 +309,13 @@ class StreamWorker:
         except redis.RedisError:
             self.metrics.incr("mark_clean_errors")
 
-    def _write(self, rows: list[dict], entry_ids: list) -> dict[int, str]:
-        """Commit rows, retrying transient errors; return {user_id: reason} for refused rows."""
+    def _write(self, rows: list[dict], entry_ids: list) -> dict[int, str] | None:
+        """Commit rows, retrying transient errors with backoff.
+
+        Returns {user_id: reason} for rows the database refuses for good (a constraint), or
+        None if it stayed unavailable: then nothing is acknowledged, the entries stay pending,
+        and they come back through XAUTOCLAIM later (counting a delivery each time).
+        """
         for attempt in range(self.max_attempts):
             try:
                 self._commit(rows)
@@ -320,11 +327,15 @@ class StreamWorker:
                 self.metrics.incr("retries")
                 self._heartbeat(entry_ids)
                 time.sleep(random.uniform(0, min(self.backoff_cap, self.backoff * 2**attempt)))
+        else:
+            self._hincr("unavailable")
+            self.metrics.incr("unavailable")
+            return None
         failed = {}
         for row in rows:  # one statement per row isolates the bad ones; good ones still land
             try:
                 self._commit([row])
-            except sqlite3.Error as exc:
+            except sqlite3.IntegrityError as exc:
                 failed[row["id"]] = f"{type(exc).__name__}: {exc}"
                 self.store.drop_version(row["id"], row["version"])
         return failed

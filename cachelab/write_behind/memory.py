@@ -201,12 +201,24 @@ class MemoryWriteBehind:
             except sqlite3.OperationalError:  # transient (e.g. locked): wait and try again
                 self.metrics.incr("retries")
                 time.sleep(random.uniform(0, self.backoff * 2**attempt))  # full jitter
+        else:
+            # Still unavailable: queue the rows again (unless a newer state is queued) and let
+            # flush() time out if it never comes back. Dropping them would lose acknowledged writes.
+            self.metrics.incr("requeued", len(rows))
+            with self._cond:
+                for row in rows:
+                    queued = self._pending.get(row["id"])
+                    if queued is None or queued["version"] < row["version"]:
+                        self._pending[row["id"]] = row
+                if self._first_pending_at is None:
+                    self._first_pending_at = time.monotonic()
+            return
         # Find the rows the database refuses: one statement each, so good rows still land.
         self.metrics.incr("isolated_batches")
         for row in rows:
             try:
                 self._commit([row])
-            except sqlite3.Error as exc:
+            except sqlite3.IntegrityError as exc:
                 self.failed.append((row, f"{type(exc).__name__}: {exc}"))
                 self.metrics.incr("dead")
                 self.store.drop_version(row["id"], row["version"])
