@@ -73,10 +73,11 @@ class RefreshAhead:
         if not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive int, got {workers!r}")
         self.refresh_at = refresh_at
-        self.window_ms = int(self.ttl_ms * (1 - refresh_at)) if refresh_at else 0
+        fresh_ms = round(self.ttl_ms * refresh_at) if refresh_at else self.ttl_ms
+        self.window_ms = self.ttl_ms - fresh_ms  # not ttl * (1 - 0.8): that is 1999.99… ms
         # The guard outlives any refresh and any reader that saw the old TTL, and is gone
         # before the refreshed value reaches its own window (refresh_at * ttl later).
-        self.guard_ms = max(1, int(self.ttl_ms * refresh_at)) if refresh_at else 0
+        self.guard_ms = max(1, fresh_ms)
         self.metrics = metrics or Metrics()
         self.refresh_log: list[tuple[float, int, int]] = []  # (time.time(), id, PTTL before)
         self.miss_log: list[float] = []

@@ -196,6 +196,7 @@ class StreamWorker:
         self.lock_timeout_ms = lock_timeout_ms
         self.metrics = metrics or Metrics()
         self.on_batch = on_batch  # test hook: called after the DB commit, before XACK
+        self.flush_log: list[tuple[float, int]] = []  # (time.time(), rows) per database write
         self._local = threading.local()
         _ensure_group(r, self.q["stream"])
 
@@ -349,6 +350,7 @@ class StreamWorker:
             applied = upsert_users(self.db, rows)
         self.metrics.incr("db_writes")
         self.metrics.incr("rows_written", len(applied))
+        self.flush_log.append((time.time(), len(rows)))
         # Rows not applied were already in the database: a redelivery after a crash.
         skipped = len(rows) - len(applied)
         with self.r.pipeline(transaction=False) as pipe:

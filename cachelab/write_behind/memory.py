@@ -56,7 +56,6 @@ class MemoryWriteBehind:
         self.metrics = metrics or Metrics()
         self.failed: list[tuple[dict, str]] = []      # rows the database refused for good
         self.flush_log: list[tuple[float, int]] = []  # (time.time(), rows) per database write
-        self.depth_log: list[tuple[float, int]] = []  # (time.time(), queued) after each write
         self._cond = threading.Condition()
         self._pending: dict[int, dict] = {}
         self._first_pending_at: float | None = None
@@ -105,7 +104,6 @@ class MemoryWriteBehind:
             # get here out of order, so compare versions rather than trust arrival order.
             if queued is None or record["version"] > queued["version"]:
                 self._pending[record["id"]] = record
-            self.depth_log.append((time.time(), len(self._pending)))
             self._cond.notify_all()
         self.metrics.incr("writes")
         return record
