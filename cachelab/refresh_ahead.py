@@ -22,12 +22,12 @@ import redis
 from .codec import dumps, loads
 from .db import Database
 from .keys import Keys
-from .metrics import Metrics
+from .metrics import Metrics, percentile
 from .singleflight import SingleFlight
 from .ttl import check_ttl
 from .write_behind._store import check_user_id
 
-__all__ = ["RefreshAhead", "BriefRefreshAhead", "run_load"]
+__all__ = ["RefreshAhead", "BriefRefreshAhead", "run_load", "compare_refresh"]
 
 # KEYS[1] the cached user; ARGV[1] the row as JSON; ARGV[2] TTL in ms; ARGV[3] the row's version
 # returns: the key's PTTL just before the write (-2 absent, -1 no TTL), or -3 when the cached
@@ -220,6 +220,7 @@ class BriefRefreshAhead:
         self.window_ms = (math.ceil(ttl * (1 - self.refresh_threshold)) - 1) * 1000 + 500
         self.metrics = Metrics()
         self.refresh_log: list[tuple[float, int, int]] = []
+        self.miss_log: list[float] = []
 
     def get_user(self, user_id: int) -> dict | None:
         cache_key = self.keys("user", user_id)
@@ -232,12 +233,20 @@ class BriefRefreshAhead:
                 threading.Thread(target=self._refresh_cache, args=(user_id,)).start()
             return json.loads(cached)
         self.metrics.incr("misses")
+        self.miss_log.append(time.time())
         user = self._fetch_from_db(user_id)
         if user:
             self.cache.set(cache_key, json.dumps(user), ex=self.ttl)
         return user
 
     read = get = get_user
+
+    def write(self, user_id: int, **fields) -> dict | None:
+        """Not in the brief (it has no write path): update the database, delete the key."""
+        self.metrics.incr("db_queries")
+        row = self.db.update_user(user_id, **fields)
+        self.cache.delete(self.keys("user", user_id))
+        return row
 
     def _refresh_cache(self, user_id: int) -> None:
         user = self._fetch_from_db(user_id)
@@ -294,3 +303,64 @@ def run_load(cache, ids: list[int], *, readers: int = 20, duration: float = 5.0,
         t.join()
     return {"reads": reads, "errors": errors}
 
+
+
+def compare_refresh(r: redis.Redis, db: Database, keys: Keys, *, ttl: int = 3,
+                    refresh_at: float = 0.8, latency_ms: float = 20, readers: int = 50,
+                    duration: float = 6.0, hot_keys: int = 5, write_fraction: float = 0.0,
+                    workers: int = 4,
+                    variants: tuple[str, ...] = ("plain TTL", "brief", "refresh-ahead")) -> dict:
+    """One read workload on ``hot_keys`` users through each variant, at one DB latency.
+
+    Caches are warmed (untimed) first. Per variant: reads, misses, refreshes, refreshes that
+    found the key already refreshed (duplicates), DB queries, threads, read latency, and time
+    series of misses and refreshes for the charts.
+    """
+    ids = list(range(1, hot_keys + 1))
+    out: dict = {"params": {"ttl": ttl, "refresh_at": refresh_at, "latency_ms": latency_ms,
+                            "readers": readers, "duration": duration, "hot_keys": hot_keys,
+                            "write_fraction": write_fraction, "workers": workers}}
+    for name in variants:
+        sub = keys.child("cmp", name.replace(" ", "-"), time.time_ns())
+        if name == "plain TTL":
+            cache = RefreshAhead(r, db, sub, ttl=ttl, refresh_at=None)
+        elif name == "brief":
+            cache = BriefRefreshAhead(r, db, sub, ttl=int(ttl))
+        elif name == "refresh-ahead":
+            cache = RefreshAhead(r, db, sub, ttl=ttl, refresh_at=refresh_at, workers=workers)
+        else:
+            raise ValueError(f"unknown variant {name!r}")
+        with db.latency(latency_ms):
+            for uid in ids:
+                cache.read(uid)
+            if isinstance(cache, RefreshAhead):
+                cache.wait_idle()
+            cache.miss_log.clear()
+            cache.refresh_log.clear()
+            cache.metrics.reset()
+            t0 = time.time()
+            run = run_load(cache, ids, readers=readers, duration=duration,
+                           write_fraction=write_fraction)
+            if isinstance(cache, RefreshAhead):
+                cache.wait_idle()
+            else:
+                time.sleep(0.2 + latency_ms / 1000)  # let the brief's last threads finish
+        counts = cache.metrics.counters
+        lat = sorted(s for _, s in run["reads"])
+        refreshes, dups = counts["refreshes"], counts["refresh_duplicates"]
+        windows = refreshes - dups
+        out[name] = {
+            "reads": len(lat), "errors": len(run["errors"]), "misses": counts["misses"],
+            "refreshes": refreshes, "duplicate_refreshes": dups, "windows_refreshed": windows,
+            "refreshes_per_window": refreshes / windows if windows else float("nan"),
+            "db_queries": counts["db_queries"],
+            "threads": (counts["threads_started"] if name == "brief"
+                        else getattr(cache, "max_active", 0)),
+            "read_p50_ms": percentile(lat, 50) * 1000, "read_p99_ms": percentile(lat, 99) * 1000,
+            "read_max_ms": lat[-1] * 1000 if lat else float("nan"),
+            "refresh_times": [t - t0 for t, _, _ in cache.refresh_log],
+            "miss_times": [t - t0 for t in cache.miss_log],
+            "slow_reads": [(t - t0, s * 1000) for t, s in run["reads"] if s > 0.005],
+        }
+        cache.close()
+    return out

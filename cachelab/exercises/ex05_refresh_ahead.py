@@ -32,18 +32,25 @@ def check_2(become_refresher) -> str:
     keys = Keys("05").child("selfcheck", uuid.uuid4().hex)
     guard, guard_ms = keys("refreshing", 1), 300
     winners: list[bool] = []
+    crashes: list[BaseException] = []
     barrier = threading.Barrier(50)
 
     def reader():
         barrier.wait()
-        winners.append(bool(become_refresher(r, guard, guard_ms)))
+        try:
+            winners.append(bool(become_refresher(r, guard, guard_ms)))
+        except BaseException as exc:  # handed to the main thread, shown as the learner's error
+            crashes.append(exc)
 
     try:
+        become_refresher(r, keys("refreshing", "warm-up"), guard_ms)  # unfinished? say so now
         threads = [threading.Thread(target=reader) for _ in range(50)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        if crashes:
+            raise crashes[0]
         expect(sum(winners) == 1, f"{sum(winners)} of 50 readers became the refresher; exactly one "
                "should (SET ... NX decides it in one atomic step)")
         pttl = r.pttl(guard)
