@@ -191,8 +191,8 @@ def test_close_flushes_and_exit_without_close_still_flushes(r, db, keys):
 def test_memory_variant_loses_acknowledged_writes_when_killed(r, db, keys, tmp_path):
     result = memory_crash_test(r, db, keys, writes=4000, batch_size=100, workdir=tmp_path)
     assert result["killed"]
+    assert result["queued_at_kill"] >= 100  # killed with at least a batch only in memory
     assert result["lost"] > 0  # acknowledged to the caller, never in the database
-    assert result["lost"] <= result["queued_at_kill"] + 100
     assert result["lost_but_in_cache"] == result["lost"]  # cache and database now disagree
 
 

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from urllib.parse import quote
 
 import redis
 
@@ -98,7 +99,8 @@ def check_queue_safety(r: redis.Redis, keys: Keys, *, raise_: bool = True) -> di
 def _url_of(r: redis.Redis) -> str:
     """A redis:// URL for the server ``r`` talks to (for worker processes)."""
     kw = r.connection_pool.connection_kwargs
-    auth = f":{kw['password']}@" if kw.get("password") else ""
+    user, password = kw.get("username") or "", kw.get("password")
+    auth = f"{quote(user, safe='')}:{quote(password, safe='')}@" if password else ""
     return f"redis://{auth}{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
 
 
