@@ -394,3 +394,43 @@ def test_allkeys_lru_evicts_acknowledged_writes_and_noeviction_refuses_instead(r
     assert outcomes["allkeys-lru"]["in_queue"] < 100  # acknowledged writes silently evicted
     full = outcomes["noeviction"]
     assert full["refused"] == 1 and full["in_queue"] == full["acked"] >= 100  # all still there
+
+
+def test_worker_rides_out_a_redis_restart_and_aof_keeps_the_queue(redis_factory, db, keys):
+    server = redis_factory("--appendonly", "yes", "--appendfsync", "always")
+    client = connect(server.url, socket_timeout=2)
+    wb = StreamWriteBehind(client, db, keys)
+    with db.latency(0):
+        for uid in range(1, 51):
+            wb.write(uid, plan="before-crash")
+    worker = StreamWorker(client, db, keys, block_ms=100, claim_idle_ms=500)
+    server.kill()  # SIGKILL: no shutdown, no final save; AOF (fsync always) has every write
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        time.sleep(0.5)  # the worker meets a dead server for a while
+        server.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if client.xlen(queue_keys(keys)["stream"]) == 0:
+                    break
+            except redis.ConnectionError:
+                pass
+            time.sleep(0.05)
+        with db.latency(0):
+            for uid in range(51, 101):
+                wb.write(uid, plan="after-restart")
+        deadline = time.monotonic() + 30
+        while client.xlen(queue_keys(keys)["stream"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(10)
+        client.close()
+    assert worker.metrics.counters["redis_errors"] >= 1
+    with db.latency(0):
+        plans = {row["plan"]: row["n"] for row in db.query(
+            "SELECT plan, COUNT(*) AS n FROM users WHERE id <= 100 GROUP BY plan")}
+    assert plans == {"before-crash": 50, "after-restart": 50}

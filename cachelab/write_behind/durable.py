@@ -204,19 +204,29 @@ class StreamWorker:
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None, *, until_empty: bool = False) -> None:
-        """Work until ``stop`` is set (or, with ``until_empty``, until nothing is left)."""
+        """Work until ``stop`` is set (or, with ``until_empty``, until nothing is left).
+
+        If Redis goes away the loop waits and retries with backoff: entries it held stay
+        pending in Redis, and a batch committed but not acknowledged is replayed harmlessly.
+        """
         stop = stop or threading.Event()
-        next_claim = 0.0
+        next_claim, failures = 0.0, 0
         while not stop.is_set():
-            if time.monotonic() >= next_claim:
-                # Claim again at once while there is more; otherwise look twice per idle time.
-                claimed = self.reclaim()
-                next_claim = 0.0 if claimed else time.monotonic() + self.claim_idle_ms / 2000
-                if claimed:
-                    continue
-            done = self.step()
-            if until_empty and not done and self._empty():
-                return
+            try:
+                if time.monotonic() >= next_claim:
+                    # Claim again at once while there is more; otherwise twice per idle time.
+                    claimed = self.reclaim()
+                    next_claim = 0.0 if claimed else time.monotonic() + self.claim_idle_ms / 2000
+                    if claimed:
+                        continue
+                done = self.step()
+                failures = 0
+                if until_empty and not done and self._empty():
+                    return
+            except (redis.ConnectionError, redis.TimeoutError):
+                failures += 1
+                self.metrics.incr("redis_errors")
+                stop.wait(random.uniform(0, min(self.backoff_cap, self.backoff * 2**failures)))
 
     def step(self) -> int:
         """Read and process one batch of new entries; return how many there were."""
