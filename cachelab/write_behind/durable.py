@@ -305,6 +305,10 @@ class StreamWorker:
         for user_id, reason in failed.items():
             for entry_id in ids_by_user.pop(user_id):
                 self._dead_letter(entry_id, dict(entries)[entry_id], reason)
+        # The records the database now has get their TTL back. Before XACK, so that a crash
+        # here replays the batch (harmless) instead of leaving records pinned for good.
+        committed = {row["id"]: row["version"] for row in rows if row["id"] not in failed}
+        self.store.mark_clean(committed)
         done = [entry_id for ids in ids_by_user.values() for entry_id in ids]
         if self.on_batch:
             self.on_batch(self.consumer, done)
@@ -316,11 +320,6 @@ class StreamWorker:
                 pipe.hincrby(self.q["stats"], "acked", len(done))
                 pipe.execute()
             self.metrics.incr("acked", len(done))
-        committed = {row["id"]: row["version"] for row in rows if row["id"] not in failed}
-        try:
-            self.store.mark_clean(committed)
-        except redis.RedisError:
-            self.metrics.incr("mark_clean_errors")
 
     def _write(self, rows: list[dict], entry_ids: list) -> dict[int, str] | None:
         """Commit rows, retrying transient errors with backoff.
