@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from cachelab import Database, Keys, delete_prefix
+from cachelab.db import DEFAULT_LATENCY_MS
 from cachelab.server import RedisProcess, connect
 from cachelab.write_behind import check_queue_safety
 from cachelab.write_behind.experiment import compare_write_paths
@@ -27,8 +28,8 @@ GOAL = 10.0
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--latency", type=float, nargs="+", default=[5.0, 20.0],
-                        help="simulated DB round trip(s) in ms (default: 5 20)")
+    parser.add_argument("--latency", type=float, nargs="+", default=[DEFAULT_LATENCY_MS, 5.0],
+                        help=f"simulated DB round trip(s) in ms (default: {DEFAULT_LATENCY_MS:g} 5)")
     parser.add_argument("--ops", type=int, default=6000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--hot-keys", type=int, default=500)
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{'drain s':>9}{'end-to-end ratio':>18}{'DB statements':>15}{'write p99 ms':>14}")
     print(header)
     print("-" * len(header))
-    worst = float("inf")
+    worst: dict[float, float] = {}
     try:
         for latency in args.latency:
             delete_prefix(r, keys)
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 ratio = row["writes_per_s"] / base["writes_per_s"]
                 e2e = (row["writes"] / row["drain_seconds"]) / (base["writes"] / base["drain_seconds"])
                 if name != "write-through":
-                    worst = min(worst, ratio)
+                    worst[latency] = min(worst.get(latency, float("inf")), ratio)
                 print(f"{latency:>8g}ms  {name:<14}{row['writes_per_s']:>15,.0f}{ratio:>7.1f}x"
                       f"{row['drain_seconds']:>9.2f}{e2e:>17.1f}x{row['db_write_statements']:>15,}"
                       f"{row['write_p99_ms']:>14.2f}")
@@ -72,8 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         delete_prefix(r, keys)
         if private is not None:
             private.stop()
-    verdict = "met" if worst >= GOAL else "NOT met"
-    print(f"smallest write-behind / write-through ratio: {worst:.1f}x (goal >= {GOAL:g}x: {verdict})")
+    for latency, ratio in worst.items():
+        verdict = "met" if ratio >= GOAL else "NOT met"
+        print(f"at {latency:g} ms: the slower write-behind acknowledges {ratio:.1f}x as many writes "
+              f"per second as write-through (goal >= {GOAL:g}x: {verdict})")
+    print("Write-through is bound by the (simulated) round trip; write-behind by this machine's CPU,")
+    print("so the ratio shrinks as the knob goes down and as the machine gets busier.")
     print("'ratio' counts acknowledgements; 'end-to-end' counts writes that reached the database "
           "by the time the queue drained.")
     return 0
