@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OUTCOMES", "HotKey", "Zipf", "LoadResult", "LoadError", "run_load", "redis_url"]
+__all__ = ["OUTCOMES", "HotKey", "Zipf", "LoadResult", "LoadError", "RedisGet", "run_load",
+           "redis_url"]
 
 #: What a request can report. ``early``: recomputed before expiry (XFetch); ``waited``: got a
 #: value someone else computed after waiting for it; ``stale``: served an expired value.
@@ -91,6 +92,25 @@ def redis_url(r) -> str:
     if kw.get("password"):
         auth = f"{kw.get('username') or ''}:{kw['password']}@"
     return f"redis://{auth}{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
+
+
+@dataclass(frozen=True)
+class RedisGet:
+    """Factory for the simplest request, a plain GET (``hit``/``miss``); picklable."""
+
+    url: str
+    pool: int = 256
+
+    def __call__(self) -> Callable[[str], str]:
+        from .server import connect
+
+        r = connect(self.url, max_connections=self.pool)
+
+        def get(key: str) -> str:
+            return "hit" if r.get(key) is not None else "miss"
+
+        get.close = r.close
+        return get
 
 
 # --- one process's share of the clients -----------------------------------------------
