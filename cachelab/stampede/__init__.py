@@ -26,9 +26,12 @@ from .experiment import (
     StampedeRun,
     bursts,
     hot_key,
+    run_peer,
     run_stampede,
     summarize,
+    table,
     top_customers,
+    xfetch_claimed_range,
     xfetch_expected_recomputes,
 )
 from .lock import LockTimeout, RedisLock, backoff
@@ -37,6 +40,6 @@ __all__ = [
     "DEFENCES", "HOT_SQL", "BriefLock", "BriefProbabilistic", "CoalescedLock", "Defence", "DefenceFactory",
     "LockDefence", "LockTimeout", "NoProtection", "RedisLock", "RefreshAhead",
     "SingleFlightDefence", "StaleWhileRevalidate", "StampedeRun", "XFetch", "backoff",
-    "brief_refresh_probability", "bursts", "hot_key", "make_defence", "run_stampede",
-    "summarize", "top_customers", "xfetch_expected_recomputes", "xfetch_should_recompute",
+    "brief_refresh_probability", "bursts", "hot_key", "make_defence", "run_peer", "run_stampede",
+    "summarize", "table", "top_customers", "xfetch_claimed_range", "xfetch_expected_recomputes", "xfetch_should_recompute",
 ]

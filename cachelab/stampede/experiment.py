@@ -14,8 +14,9 @@ from ..load import LoadResult, redis_url, run_load
 from ..server import connect
 from .defences import DEFENCES, make_defence
 
-__all__ = ["HOT_SQL", "top_customers", "DefenceFactory", "StampedeRun", "run_stampede",
-           "bursts", "xfetch_expected_recomputes", "xfetch_claimed_range", "hot_key"]
+__all__ = ["HOT_SQL", "top_customers", "DefenceFactory", "StampedeRun", "run_stampede", "run_peer",
+           "bursts", "xfetch_expected_recomputes", "xfetch_claimed_range", "hot_key",
+           "summarize", "table", "TABLE_COLUMNS"]
 
 # The hot key's value: a small leaderboard that every page shows, computed by one real query.
 HOT_SQL = """
@@ -102,39 +103,80 @@ def _options(defence: str, beta: float, extra: dict | None) -> dict:
 
 
 def run_stampede(r, db: Database, keys: Keys, defence: str = "none", *, ttl: float = 2.0,
-                 clients: int = 100, rate: float = 1000.0, db_latency_ms: float = 50.0,
+                 clients: int = 100, rate: float | None = 1000.0, db_latency_ms: float = 50.0,
                  beta: float = 1.0, processes: int = 1, expiries: int = 3,
                  options: dict | None = None, progress: bool = False,
                  on_update: Callable[[LoadResult], None] | None = None,
                  seed: int | None = None) -> StampedeRun:
     """Warm the hot key, then send ``rate`` requests/s from ``clients`` clients through
-    ``expiries`` expiries of a ``ttl``-second key protected by ``defence``."""
+    ``expiries`` expiries of a ``ttl``-second key protected by ``defence``.
+
+    ``rate=None`` runs closed loop: every client sends its next request as soon as the last
+    one returns. Every DB query of the run, from every process, is counted per expiry.
+    """
     if defence not in DEFENCES:
         raise ValueError(f"unknown defence {defence!r}; choose one of {', '.join(DEFENCES)}")
-    key = hot_key(keys)
     opts = _options(defence, beta, options)
     factory = DefenceFactory(defence, redis_url(r), db, ttl, opts,
                              pool=max(16, clients // processes + 16))
     warm = make_defence(defence, r, partial(top_customers, db), ttl, **opts)
-
-    def before_start():
-        r.delete(key, f"{key}:lock", f"{key}:refresh", f"{key}:refresher")
-        warm.get(key)  # fill the cache: the first expiry comes one TTL after the start
-
+    key = hot_key(keys)
     try:
-        with db.latency(db_latency_ms):
-            result = run_load(factory=factory, keys=key, clients=clients, rate=rate,
-                              duration=expiries * ttl + ttl / 2, processes=processes, db=db,
-                              before_start=before_start, on_update=on_update,
-                              progress=progress, seed=seed)
+        return _run(r, db, key, factory, warm, [f"{key}:{s}" for s in LOCK_SUFFIXES],
+                    {"defence": defence, "ttl": ttl, "clients": clients, "rate": rate,
+                     "db_latency_ms": db_latency_ms, "beta": beta, "processes": processes,
+                     "expiries": expiries}, progress, on_update, seed)
     finally:
         warm.close()
-        r.delete(key, f"{key}:lock", f"{key}:refresh", f"{key}:refresher")
+
+
+#: The helper keys the defences keep next to the hot key.
+LOCK_SUFFIXES = ("lock", "refresh", "refresher")
+
+
+def run_peer(r, db: Database, keys: Keys, peer: str, *, ttl: float = 2.0, clients: int = 100,
+             rate: float | None = 1000.0, db_latency_ms: float = 50.0, processes: int = 1,
+             expiries: int = 3, progress: bool = False, seed: int | None = None) -> StampedeRun:
+    """The same workload as :func:`run_stampede`, through a peer library (see ``peers``)."""
+    from .peers import peer_factory, peer_keys
+
+    key = hot_key(keys)
+    factory = peer_factory(peer, redis_url(r), db, ttl)
+    warm = factory()
+    try:
+        return _run(r, db, key, factory, warm, peer_keys(key),
+                    {"defence": peer, "ttl": ttl, "clients": clients, "rate": rate,
+                     "db_latency_ms": db_latency_ms, "beta": None, "processes": processes,
+                     "expiries": expiries}, progress, None, seed)
+    finally:
+        close = getattr(warm, "close", None)
+        if close is not None:
+            close()
+
+
+def _run(r, db, key, factory, warm, extra_keys, settings, progress, on_update, seed):
+    """Warm ``key`` right before the clock starts, run, clean up, count DB queries per expiry."""
+    ttl = settings["ttl"]
+
+    def before_start():
+        r.delete(key, *extra_keys)
+        warm(key)  # fill the cache: the first expiry comes one TTL after the start
+
+    try:
+        with db.latency(settings["db_latency_ms"]):
+            result = run_load(factory=factory, keys=key, clients=settings["clients"],
+                              rate=settings["rate"], duration=settings["expiries"] * ttl + ttl / 2,
+                              processes=settings["processes"], db=db, before_start=before_start,
+                              on_update=on_update, progress=progress, seed=seed)
+    finally:
+        r.delete(key, *extra_keys)
     per_expiry = bursts(result.queries["t"].tolist(), gap=ttl / 2)
-    return StampedeRun(result, per_expiry, summarize(result, per_expiry, {
-        "defence": defence, "ttl": ttl, "clients": clients, "rate": rate,
-        "db_latency_ms": db_latency_ms, "beta": beta, "processes": processes,
-        "expiries": expiries}))
+    return StampedeRun(result, per_expiry, summarize(result, per_expiry, settings))
+
+
+def _plain(value):
+    """NaN is not JSON: the summaries say None instead."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def summarize(result: LoadResult, per_expiry: list[int], settings: dict[str, Any]) -> dict:
@@ -142,7 +184,7 @@ def summarize(result: LoadResult, per_expiry: list[int], settings: dict[str, Any
     df = result.requests
     s = result.summary()
     waited = df.loc[df["outcome"] == "waited", "latency_ms"]
-    return {
+    out = {
         **settings,
         "requests": s["requests"], "achieved_rate": round(s["rate"], 1),
         **{o: s[o] for o in ("hit", "miss", "early", "waited", "stale", "error")},
@@ -157,3 +199,18 @@ def summarize(result: LoadResult, per_expiry: list[int], settings: dict[str, Any
         "errors": sorted(set(df.loc[df["error"].notna(), "error"]))[:3],
         "unfinished": s["unfinished"],
     }
+    return {k: _plain(v) for k, v in out.items()}
+
+
+#: Columns of the comparison table, in reading order.
+TABLE_COLUMNS = ["defence", "processes", "requests", "db_queries", "bursts", "queries_per_expiry",
+                 "max_per_expiry", "hit", "miss", "early", "waited", "stale", "error", "p50_ms",
+                 "p99_ms", "waited_p50_ms", "waited_p99_ms"]
+
+
+def table(summaries):
+    """A pandas table of run summaries, one row per run, in :data:`TABLE_COLUMNS` order."""
+    import pandas as pd
+
+    df = pd.DataFrame(list(summaries))
+    return df[[c for c in TABLE_COLUMNS if c in df.columns]].round(2)
