@@ -244,7 +244,7 @@ class LoadResult:
     """What a run measured: ``requests`` (one row per request) and ``queries`` (per DB query)."""
 
     requests: Any  # pandas.DataFrame with columns _COLUMNS
-    queries: Any   # pandas.DataFrame with columns t (s since start), pid
+    queries: Any   # pandas.DataFrame with columns t (s since start) and pid (who queried)
     t0: float
     duration: float
     config: dict = field(default_factory=dict)
@@ -302,14 +302,26 @@ def _q(series, p: float) -> float:
     return float(series.quantile(p)) if len(series) else math.nan
 
 
+def _query_log(db) -> list[tuple[float, int]]:
+    """(time, pid) of every query on ``db``'s file, from the log all processes append to."""
+    if db is None:
+        return []
+    try:
+        with open(db.log_path) as fh:
+            lines = [line.split() for line in fh]
+    except FileNotFoundError:
+        return []
+    return sorted((float(p[0]), int(p[1]) if len(p) > 1 else 0) for p in lines if p)
+
+
 def _result(rows: list[tuple], db, t0: float, duration: float, config: dict) -> LoadResult:
     import pandas as pd
 
     requests = pd.DataFrame(rows, columns=list(_COLUMNS))
     if len(requests):
         requests = requests.sort_values("t", kind="stable").reset_index(drop=True)
-    times = [t - t0 for t in db.total_query_times() if t >= t0] if db is not None else []
-    queries = pd.DataFrame({"t": pd.Series(times, dtype=float)})
+    log = [(t - t0, pid) for t, pid in _query_log(db) if t >= t0]
+    queries = pd.DataFrame(log, columns=["t", "pid"]).astype({"t": float, "pid": int})
     return LoadResult(requests, queries, t0, duration, config)
 
 

@@ -62,8 +62,13 @@ def test_coalesced_lock_recomputes_once(r, sdb, keys):
 
 
 def test_single_flight_recomputes_once_per_process(r, sdb, keys):
-    s = run(r, sdb, keys, "single-flight", processes=2)
+    result = run_stampede(r, sdb, keys, "single-flight", **{**RUN, "processes": 2})
+    s, queries = result.summary, result.load.queries
     assert s["bursts"] == RUN["expiries"]
+    assert queries["pid"].nunique() == 2             # both worker processes queried
+    for start in range(RUN["expiries"]):             # and never twice in one expiry
+        burst = queries[(queries["t"] > start + 0.5) & (queries["t"] < start + 1.5)]
+        assert not burst["pid"].duplicated().any()
     assert max(s["per_expiry"]) <= 2                # at most one per process...
     assert 2 in s["per_expiry"]                     # ...and not one in total: it is per process
     assert s["waited"] > 0 and s["error"] == 0
