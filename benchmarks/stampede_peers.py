@@ -33,7 +33,13 @@ def main() -> None:
     ap.add_argument("--expiries", type=int, default=4)
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--only", default="", help="comma-separated contenders (default: all)")
     args = ap.parse_args()
+    names = ["none", *OURS, *PEERS]
+    if args.only:
+        names = [n for n in names if n in args.only.split(",")]
+        if not names:
+            raise SystemExit(f"--only matches none of {['none', *OURS, *PEERS]}")
     missing = {m: why for m, why in peers_available().items() if why}
     if missing:
         raise SystemExit(f"peers missing: {missing}")
@@ -48,7 +54,7 @@ def main() -> None:
           f"{args.expiries} expiries per run, {args.rounds} rounds")
     runs: dict[str, list[dict]] = {}
     for rnd in range(args.rounds):
-        for name in ["none", *OURS, *PEERS]:
+        for name in names:
             if name in PEERS:
                 s = run_peer(r, db, keys, name, **work).summary
             else:
@@ -78,7 +84,10 @@ def main() -> None:
     def rank(name):  # fewest queries per expiry first, then the lower p99
         return (round(rows[name]["per_expiry"], 1), rows[name]["p99"])
 
-    ours, peer = min(OURS, key=rank), min(PEERS, key=rank)
+    if not any(n in OURS for n in rows) or not any(n in PEERS for n in rows):
+        return
+    ours = min((n for n in OURS if n in rows), key=rank)
+    peer = min((n for n in PEERS if n in rows), key=rank)
     o, p = rows[ours], rows[peer]
     print(f"\nbest of ours: {ours} ({o['per_expiry']:.2f} q/expiry, p50 {o['p50']:.2f} ms, "
           f"p99 {o['p99']:.1f} ms)")
