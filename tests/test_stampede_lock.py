@@ -205,3 +205,28 @@ def test_unknown_defence_and_bad_compute(r):
         make_defence("lock", r, "not a function", 10)
     with pytest.raises(TypeError):
         RedisLock(r, "", 1)
+
+
+def test_keys_with_glob_characters_are_just_keys(r, keys):
+    key = keys("report", "*?[x]\\")
+    d = make_defence("lock", r, lambda k: {"for": k}, ttl=10)
+    assert d.get(key) == ({"for": key}, "miss")
+    assert d.get(key) == ({"for": key}, "hit")
+
+
+def test_redis_down_is_a_clear_error_and_recovery_needs_nothing(private_redis, keys):
+    import redis
+
+    from cachelab import connect
+
+    client = connect(private_redis.url, socket_timeout=1.0, pool_timeout=2.0)
+    compute = Counting()
+    d = LockDefence(client, compute, ttl=10)
+    key = keys("report")
+    assert d.get(key) == ("fresh", "miss")
+    private_redis.kill()
+    with pytest.raises(redis.ConnectionError):
+        d.get(key)
+    assert compute.calls == 1                        # no blind recompute while Redis is down
+    private_redis.start()                            # restarted empty (no persistence)
+    assert d.get(key) == ("fresh", "miss") and compute.calls == 2
