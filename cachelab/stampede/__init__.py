@@ -1,13 +1,13 @@
 """Cache stampedes and seven defences against them (notebook 08).
 
-``defences`` holds the strategies, ``lock`` the Redis lock they share, ``experiment`` the
-hot-key workload that the notebook, the tests and the benchmarks run.
+``defences`` holds the strategies, ``brief`` the brief's two versions (kept to compare),
+``lock`` the Redis lock they share, ``registry`` all of them by name, ``experiment`` the
+hot-key workload that the notebook, the tests and the benchmarks run, ``peers`` the same
+workload through dogpile.cache and cashews.
 """
 
+from .brief import BriefLock, BriefProbabilistic, brief_refresh_probability
 from .defences import (
-    DEFENCES,
-    BriefLock,
-    BriefProbabilistic,
     CoalescedLock,
     Defence,
     LockDefence,
@@ -16,8 +16,6 @@ from .defences import (
     SingleFlightDefence,
     StaleWhileRevalidate,
     XFetch,
-    brief_refresh_probability,
-    make_defence,
     xfetch_should_recompute,
 )
 from .experiment import (
@@ -35,6 +33,7 @@ from .experiment import (
     xfetch_expected_recomputes,
 )
 from .lock import LockTimeout, RedisLock, backoff
+from .registry import DEFENCES, make_defence
 
 __all__ = [
     "DEFENCES", "HOT_SQL", "BriefLock", "BriefProbabilistic", "CoalescedLock", "Defence", "DefenceFactory",

@@ -4,7 +4,7 @@ Every defence is a callable ``get(key) -> (value, outcome)`` around ``compute(ke
 expensive database work). Outcomes: ``hit``, ``miss`` (this caller recomputed after a miss),
 ``early`` (recomputed before expiry), ``waited`` (got a value someone else computed),
 ``stale`` (served an expired value while one caller refreshes). The brief's two versions
-(its lock and its "probabilistic expiration") are here too, as written, for comparison.
+live in ``brief``; ``registry`` names them all.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from ..ttl import check_ttl
 from .lock import LockTimeout, RedisLock, backoff
 
 __all__ = [
-    "Defence", "NoProtection", "BriefLock", "LockDefence", "CoalescedLock", "BriefProbabilistic", "XFetch",
-    "RefreshAhead", "SingleFlightDefence", "StaleWhileRevalidate", "DEFENCES", "make_defence",
-    "xfetch_should_recompute", "brief_refresh_probability",
+    "Defence", "NoProtection", "LockDefence", "CoalescedLock", "XFetch",
+    "RefreshAhead", "SingleFlightDefence", "StaleWhileRevalidate", "xfetch_should_recompute",
 ]
 
 
@@ -162,37 +161,6 @@ class NoProtection(Defence):
         return self._recompute(key)[0], "miss"
 
 
-class BriefLock(Defence):
-    """The brief's lock, translated faithfully: DEL without a token, no re-check, recursion.
-
-    Kept to show its failures live. ``lock_ttl`` (the brief's ``ex=10``) and ``wait`` (its
-    fixed ``time.sleep(0.1)``) are parameters only so the notebook can shrink them.
-    """
-
-    name = "brief-lock"
-
-    def __init__(self, r, compute, ttl, *, lock_ttl: float = 10.0, wait: float = 0.1):
-        super().__init__(r, compute, ttl, lock_ttl=lock_ttl)
-        self.wait = wait
-
-    def get(self, key: str, _depth: int = 0) -> tuple[Any, str]:
-        cached = self.r.get(key)
-        if cached:
-            return self._value(cached), "waited" if _depth else "hit"
-        lock_key = f"{key}:lock"
-        if self.r.set(lock_key, "1", nx=True, px=_ms(self.lock_ttl)):
-            try:
-                return self._recompute(key)[0], "miss"   # no re-check of the cache first
-            finally:
-                self.r.delete(lock_key)                  # may delete someone else's lock
-        time.sleep(self.wait)                            # fixed: every waiter wakes together
-        self.stats.incr("waits")
-        cached = self.r.get(key)
-        if cached:
-            return self._value(cached), "waited"
-        return self.get(key, _depth + 1)                 # one stack frame per wait
-
-
 class LockDefence(Defence):
     """A Redis lock around the recompute: exactly one caller computes, the rest wait."""
 
@@ -231,37 +199,6 @@ class CoalescedLock(LockDefence):
 
         value, outcome = self.flight.do(key, fill, timeout=self.wait_timeout)
         return value, outcome if mine else "waited"
-
-
-def brief_refresh_probability(remaining: float, ttl: float, beta: float = 1.0) -> float:
-    """The brief's rule: ``beta * exp(-remaining / delta)`` once ``remaining < delta = 0.2 * ttl``."""
-    delta = ttl * 0.2
-    return beta * math.exp(-remaining / delta) if remaining < delta else 0.0
-
-
-class BriefProbabilistic(Defence):
-    """The brief's "probabilistic expiration", as written (it is not XFetch).
-
-    It reads the key's TTL in whole seconds, takes delta = 20% of the TTL (not the recompute
-    time), and starts a new thread for every read that wins the draw.
-    """
-
-    name = "brief-probabilistic"
-
-    def __init__(self, r, compute, ttl, *, beta: float = 1.0, rng: random.Random | None = None):
-        super().__init__(r, compute, ttl)
-        self.beta = _positive("beta", beta)
-        self.rng = rng or random.Random()
-
-    def get(self, key: str) -> tuple[Any, str]:
-        cached = self.r.get(key)
-        if cached:
-            remaining = self.r.ttl(key)  # whole seconds, as in the brief
-            if self.rng.random() < brief_refresh_probability(remaining, self.ttl, self.beta):
-                self.stats.incr("early")
-                self._background(lambda: self._recompute(key), "brief-refresh")
-            return self._value(cached), "hit"
-        return self._recompute(key)[0], "miss"
 
 
 def xfetch_should_recompute(now: float, delta: float, beta: float, expiry: float,
@@ -441,18 +378,3 @@ class StaleWhileRevalidate(Defence):
                     lock.release()
             self._background(refresh, "swr-refresh")
         return entry["value"], "stale"
-
-
-DEFENCES: dict[str, type[Defence]] = {
-    cls.name: cls for cls in (NoProtection, LockDefence, BriefProbabilistic, XFetch,
-                              RefreshAhead, SingleFlightDefence, StaleWhileRevalidate, BriefLock,
-                              CoalescedLock)
-}
-
-
-def make_defence(name: str, r: redis.Redis, compute: Callable[[str], Any], ttl: float,
-                 **options) -> Defence:
-    """Build the defence called ``name`` (one of :data:`DEFENCES`)."""
-    if name not in DEFENCES:
-        raise ValueError(f"unknown defence {name!r}; choose one of {', '.join(DEFENCES)}")
-    return DEFENCES[name](r, compute, ttl, **options)

@@ -12,7 +12,7 @@ from ..db import Database
 from ..keys import Keys
 from ..load import LoadResult, redis_url, run_load
 from ..server import connect
-from .defences import DEFENCES, make_defence
+from .registry import DEFENCES, make_defence
 
 __all__ = ["HOT_SQL", "top_customers", "DefenceFactory", "StampedeRun", "run_stampede", "run_peer",
            "bursts", "xfetch_expected_recomputes", "xfetch_claimed_range", "hot_key",

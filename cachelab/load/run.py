@@ -1,18 +1,7 @@
-"""Concurrent load generator: many clients, a controlled arrival rate, one record per request.
-
-Clients are threads (sync redis-py), optionally spread over several worker processes. On a
-2-core machine this measured faster than asyncio with ``redis.asyncio`` (see
-``benchmarks/load.py``), and it lets the defences be ordinary blocking code; worker processes
-are what a lock across processes needs to be shown honestly.
-
-A run returns a :class:`LoadResult`: one row per request (scheduled start, latency, outcome,
-key, process, client) and one row per database query (from :class:`cachelab.db.Database`'s
-cross-process log), as pandas DataFrames.
-"""
+"""The driver: client threads on an arrival schedule, in this process or in worker processes."""
 
 from __future__ import annotations
 
-import bisect
 import math
 import multiprocessing as mp
 import os
@@ -21,68 +10,18 @@ import random
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OUTCOMES", "HotKey", "Zipf", "LoadResult", "LoadError", "RedisGet", "run_load",
-           "redis_url"]
+from .keysets import HotKey, Zipf
+from .result import OUTCOMES, LoadResult, _result, _span
 
-#: What a request can report. ``early``: recomputed before expiry (XFetch); ``waited``: got a
-#: value someone else computed after waiting for it; ``stale``: served an expired value.
-OUTCOMES = ("hit", "miss", "early", "waited", "stale", "error")
-
-_COLUMNS = ("t", "start", "latency_ms", "service_ms", "outcome", "key", "pid", "client", "error")
+__all__ = ["LoadError", "RedisGet", "run_load", "redis_url"]
 
 
 class LoadError(RuntimeError):
     """A load run could not start or a worker process failed."""
-
-
-class HotKey:
-    """Every request asks for the same key (the stampede case)."""
-
-    def __init__(self, key: str):
-        if not isinstance(key, str) or not key:
-            raise TypeError(f"HotKey needs a non-empty str key, got {key!r}")
-        self.key = key
-
-    def sampler(self, rng: random.Random) -> Callable[[], str]:
-        """A function returning the next key to ask for."""
-        return lambda: self.key
-
-    def __repr__(self) -> str:
-        return f"HotKey({self.key!r})"
-
-
-class Zipf:
-    """Keys drawn with probability proportional to ``1 / rank**s`` (rank 1 is the hottest)."""
-
-    def __init__(self, keys: Sequence[str], s: float = 1.0):
-        keys = list(keys)
-        if not keys or not all(isinstance(k, str) and k for k in keys):
-            raise TypeError("Zipf needs a non-empty list of non-empty str keys")
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not s >= 0:
-            raise ValueError(f"Zipf exponent s must be a number >= 0, got {s!r}")
-        self.keys, self.s = keys, float(s)
-        weights = [1 / rank**self.s for rank in range(1, len(keys) + 1)]
-        total, acc, self._cum = sum(weights), 0.0, []
-        for w in weights:
-            acc += w / total
-            self._cum.append(acc)
-        self._cum[-1] = 1.0
-
-    def probabilities(self) -> list[float]:
-        """Probability of each key, hottest first."""
-        return [b - a for a, b in zip([0.0, *self._cum[:-1]], self._cum, strict=True)]
-
-    def sampler(self, rng: random.Random) -> Callable[[], str]:
-        """A function returning the next key to ask for."""
-        cum, keys = self._cum, self.keys
-        return lambda: keys[bisect.bisect_left(cum, rng.random())]
-
-    def __repr__(self) -> str:
-        return f"Zipf({len(self.keys)} keys, s={self.s:g})"
 
 
 def redis_url(r) -> str:
@@ -102,7 +41,7 @@ class RedisGet:
     pool: int = 256
 
     def __call__(self) -> Callable[[str], str]:
-        from .server import connect
+        from ..server import connect
 
         r = connect(self.url, max_connections=self.pool)
 
@@ -235,94 +174,6 @@ def _worker(factory, keys, plan: _Plan, out: mp.Queue, start: mp.Event, t0_box, 
         out.put(("done", os.getpid(), (driver.rows[sent:n], stuck)))
     except BaseException:
         out.put(("failed", os.getpid(), traceback.format_exc()))
-
-
-# --- the result -------------------------------------------------------------------------
-
-@dataclass
-class LoadResult:
-    """What a run measured: ``requests`` (one row per request) and ``queries`` (per DB query)."""
-
-    requests: Any  # pandas.DataFrame with columns _COLUMNS
-    queries: Any   # pandas.DataFrame with columns t (s since start) and pid (who queried)
-    t0: float
-    duration: float
-    config: dict = field(default_factory=dict)
-
-    def summary(self) -> dict:
-        """Counts, achieved rate and latency percentiles (ms), as plain Python numbers."""
-        df = self.requests
-        lat = df["latency_ms"]
-        counts = {o: int((df["outcome"] == o).sum()) for o in OUTCOMES}
-        span = max(self.duration, 1e-9)
-        return {
-            "requests": int(len(df)),
-            "rate": float(len(df) / span),
-            "db_queries": int(len(self.queries)),
-            **counts,
-            "p50_ms": _q(lat, 0.50), "p95_ms": _q(lat, 0.95), "p99_ms": _q(lat, 0.99),
-            "max_ms": float(lat.max()) if len(lat) else math.nan,
-            "unfinished": int(self.config.get("unfinished", 0)),
-        }
-
-    def timeline(self, bin_s: float = 0.1):
-        """Per ``bin_s`` bin: DB queries, requests by outcome, and p50/p99 latency (ms)."""
-        import numpy as np
-        import pandas as pd
-
-        if not bin_s > 0:
-            raise ValueError("bin_s must be positive")
-        end = max(self.duration, float(self.requests["t"].max()) if len(self.requests) else 0.0,
-                  float(self.queries["t"].max()) if len(self.queries) else 0.0)
-        n = int(end // bin_s) + 1
-        out = pd.DataFrame({"t": np.arange(n) * bin_s})
-        qb = (self.queries["t"] // bin_s).astype(int)
-        out["db_queries"] = np.bincount(qb[qb >= 0], minlength=n)[:n]
-        rb = (self.requests["t"] // bin_s).astype(int).clip(0, n - 1)
-        for o in OUTCOMES:
-            out[o] = np.bincount(rb[self.requests["outcome"] == o], minlength=n)[:n]
-        grouped = self.requests.groupby(rb)["latency_ms"]
-        out["p50_ms"] = grouped.quantile(0.50).reindex(range(n)).to_numpy()
-        out["p99_ms"] = grouped.quantile(0.99).reindex(range(n)).to_numpy()
-        return out
-
-    def records(self) -> list[dict]:
-        """The requests as plain dicts."""
-        return self.requests.to_dict("records")
-
-
-def _span(rows: list[tuple], duration: float | None) -> float:
-    """The run's length: its duration bound, else until the last request finished."""
-    if duration is not None:
-        return duration
-    return max([row[1] + row[3] / 1000 for row in rows] + [0.0])
-
-
-def _q(series, p: float) -> float:
-    return float(series.quantile(p)) if len(series) else math.nan
-
-
-def _query_log(db) -> list[tuple[float, int]]:
-    """(time, pid) of every query on ``db``'s file, from the log all processes append to."""
-    if db is None:
-        return []
-    try:
-        with open(db.log_path) as fh:
-            lines = [line.split() for line in fh]
-    except FileNotFoundError:
-        return []
-    return sorted((float(p[0]), int(p[1]) if len(p) > 1 else 0) for p in lines if p)
-
-
-def _result(rows: list[tuple], db, t0: float, duration: float, config: dict) -> LoadResult:
-    import pandas as pd
-
-    requests = pd.DataFrame(rows, columns=list(_COLUMNS))
-    if len(requests):
-        requests = requests.sort_values("t", kind="stable").reset_index(drop=True)
-    log = [(t - t0, pid) for t, pid in _query_log(db) if t >= t0]
-    queries = pd.DataFrame(log, columns=["t", "pid"]).astype({"t": float, "pid": int})
-    return LoadResult(requests, queries, t0, duration, config)
 
 
 # --- the entry point --------------------------------------------------------------------
