@@ -154,3 +154,13 @@ def test_redis_killed_mid_run_gives_errors_not_a_hang(private_redis, keys):
     assert (df["outcome"] == "error").sum() > 0
     assert df.loc[df["outcome"] == "error", "error"].str.contains("Connection").any()
     assert res.summary()["unfinished"] == 0
+
+
+def test_redis_url_round_trips_passwords_with_special_characters(private_redis):
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=private_redis.port, password="p@ss:w/rd%")
+    url = redis_url(client)
+    assert "p%40ss%3Aw%2Frd%25" in url
+    parsed = redis.Redis.from_url(url).connection_pool.connection_kwargs
+    assert parsed["password"] == "p@ss:w/rd%" and parsed["port"] == private_redis.port

@@ -26,10 +26,14 @@ class LoadError(RuntimeError):
 
 def redis_url(r) -> str:
     """A redis:// URL for the server a redis-py client talks to (to hand to worker processes)."""
+    from urllib.parse import quote
+
     kw = r.connection_pool.connection_kwargs
     auth = ""
     if kw.get("password"):
-        auth = f"{kw.get('username') or ''}:{kw['password']}@"
+        auth = f"{quote(kw.get('username') or '', safe='')}:{quote(kw['password'], safe='')}@"
+    if kw.get("path"):
+        return f"unix://{auth}{kw['path']}?db={kw.get('db', 0)}"
     return f"redis://{auth}{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
 
 
