@@ -38,7 +38,9 @@ def test_ttl_minus_one_and_minus_two(results):
     assert m1["brief_threads"] == 20 and m1["brief_still_serves_deleted_user"] is True
     assert m1["ours_refreshes_that_found_it_gone"] == 1 and m1["ours_read_after"] is None
     m2 = results["ttl_minus_two"]
-    assert m2["separate_calls_disagreed"] > 0 and m2["multi_disagreed"] == 0
+    # Forced: the key really expires between the brief's two calls. The unforced count depends
+    # on this machine's timing, so it is reported, not asserted.
+    assert m2["forced_disagreed"] >= 1 and m2["multi_disagreed"] == 0
 
 
 def test_compared_on_one_workload(results):
