@@ -73,3 +73,18 @@ def press_button(page, label: str, nth: int = 0) -> None:
     button.click()
     page.wait_for_timeout(500)
     wait_idle(page)
+
+
+def select(page, description: str, value: str) -> None:
+    """Choose ``value`` in the ipywidgets dropdown labelled ``description``."""
+    widget = page.locator(".widget-dropdown", has=page.locator(f"label:text-is('{description}')"))
+    widget.locator("select").first.select_option(value)
+
+
+def charts(page) -> list[dict]:
+    """Title and trace data of every rendered plotly chart."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .map(el => ({title: (el.layout && el.layout.title && el.layout.title.text) || '',
+                     data: (el.data || []).map(t => ({name: t.name || null,
+                                                      x: Array.from(t.x || []),
+                                                      y: Array.from(t.y || [])}))}))""")
