@@ -11,6 +11,7 @@ from cachelab import Keys
 from cachelab.aside import CacheAside, cached, race_once, shared_client
 from cachelab.breaker import CircuitBreaker, fast_fail_client
 from cachelab.codec import CodecError
+from cachelab.faults import hung
 from cachelab.workload import run_workload
 
 MISSING = 10_000_000  # no such user
@@ -142,11 +143,8 @@ def test_hung_redis_costs_at_most_threshold_timeouts_per_window(private_redis, d
     cache = CacheAside(fast_fail_client(private_redis.url, timeout=0.1), db, Keys("t"), ttl=30,
                        breaker=breaker)
     outage_reads(cache, db, 10)
-    private_redis.pause()
-    try:
+    with hung(private_redis):  # SIGSTOP, and wait until the kernel reports it stopped
         outage_reads(cache, db, 50)
-    finally:
-        private_redis.resume()
     c = cache.metrics.counters
     assert c["redis_errors"] == 2       # two reads waited for the timeout...
     assert c["redis_skipped"] == 48     # ...the other 48 went straight to the database
