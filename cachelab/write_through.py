@@ -21,13 +21,13 @@ from contextlib import nullcontext
 
 import redis
 
-from .aside import check_fields
+from .aside import check_fields, read_row
 from .breaker import CircuitBreaker
 from .codec import CodecError, dumps, loads
 from .db import USER_FIELDS, Database
 from .keys import Keys
 from .metrics import Metrics
-from .rowcache import DOWN, MISS, RowCache
+from .rowcache import RowCache
 from .server import RedisProcess
 
 __all__ = ["WriteThrough", "CacheWriteFailed", "BriefWriteThrough", "BriefRollback", "cached_row",
@@ -76,21 +76,9 @@ class WriteThrough:
 
     def get(self, user_id: int) -> dict | None:
         """The user row: from the cache, else from the database (and cached again)."""
-        key = self.store.key(user_id)
-        start = time.perf_counter()
-        found = self.store.lookup(key)
-        if found is MISS or found is DOWN:
-            # The brief returns None here; after a TTL or an eviction that is simply wrong.
-            self.metrics.incr("misses" if found is MISS else "fallbacks")
-            value = self.db.get_user(user_id)
-            self.metrics.incr("db_queries")
-            if found is MISS and value is not None:
-                self.store.fill(key, value, value["version"])
-        else:
-            self.metrics.incr("hits")
-            value = found
-        self._read_latency.record(time.perf_counter() - start)
-        return value
+        # The brief returns None on a miss; after a TTL or an eviction that is simply wrong.
+        # A miss is read like cache-aside's (no negative caching here: None is not filled).
+        return read_row(self.store, self.db.get_user, user_id, self._read_latency)
 
     read = get
 
