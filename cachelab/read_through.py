@@ -182,7 +182,6 @@ class ReadThroughCache:
                 f"db_queries={c['db_queries']}>")
 
 
-
 def _process_burst(url: str, db_path: str, latency_ms: float, prefix: str, callers: int,
                    item_id: int, gate, out) -> None:
     """One worker process: its own cache (and single-flight), a thread burst once all are ready."""
@@ -213,9 +212,16 @@ def burst_across_processes(url: str, db: Database, keys: Keys, *, processes: int
     procs = [ctx.Process(target=_process_burst, daemon=True,
                          args=(url, str(db.path), db.latency_ms, keys.prefix, callers, item_id,
                                gate, out)) for _ in range(processes)]
-    for p in procs:
-        p.start()
-    counts = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(10)
+    try:
+        for p in procs:
+            p.start()
+        counts = [out.get(timeout=120) for _ in procs]
+    finally:
+        for p in procs:  # a worker that failed or hangs must not outlive the call
+            if p.pid is None:
+                continue  # never started
+            p.join(10)
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
     return counts
