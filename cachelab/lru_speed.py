@@ -122,6 +122,8 @@ def per_op_ns(make: Callable[[], tuple[Callable, Callable]], capacity: int, n: i
 def compare(capacity: int = 1000, n: int = 200_000, repeats: int = 5,
             names: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
     """ns/op for every contender, best of ``repeats`` rounds that interleave the contenders."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
     makers = contenders(capacity)
     if names is not None:
         makers = {k: v for k, v in makers.items() if k in names}
