@@ -197,11 +197,12 @@ def cached_row(pattern, user_id: int):
 
 
 def torture(pattern, proc: RedisProcess, db: Database, *, writes: int = 30, users: int = 5,
-            seed: int = 0, faults: Sequence | None = None) -> list[dict]:
+            seed: int = 0, faults: Sequence | None = None, progress=None) -> list[dict]:
     """``writes`` updates, each with a random real fault between the commit and the cache write.
 
     After each call the fault is cleared (the server answers again, so anything it queued while
     hung has run) and the cache is compared with the database. One record per write.
+    ``progress`` (e.g. ``tqdm``) wraps the loop over the writes.
     """
     from .faults import between_steps, hung, refusing_writes, stopped
 
@@ -209,7 +210,8 @@ def torture(pattern, proc: RedisProcess, db: Database, *, writes: int = 30, user
     rng = random.Random(seed)
     admin = proc.client()
     log = []
-    for i in range(writes):
+    steps = range(writes) if progress is None else progress(range(writes), desc=pattern.name)
+    for i in steps:
         uid, fault = rng.randint(1, users), rng.choice(faults)
         try:
             pattern.read(uid)  # a live system has the row cached, and connections open
