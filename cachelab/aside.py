@@ -124,6 +124,7 @@ class CacheAside:
 
     def create(self, name: str, email: str, *, user_id: int | None = None, **fields: str) -> dict:
         """Insert a user, then invalidate its key (a negative entry may be cached for the id)."""
+        check_fields({"name": name, "email": email, **fields})
         row = self.db.insert_user(name, email, user_id=user_id, **fields)
         self.metrics.incr("db_queries")
         self.store.invalidate(self.store.key(row["id"]), row["version"])
@@ -144,6 +145,8 @@ def race_once(cache, user_id: int, **fields: str) -> dict:
     pattern that has ``store``, ``before_fill``, ``get`` and ``update``.
     """
     fields = fields or {"plan": "team"}
+    if cache.db.get_user(user_id) is None:
+        raise ValueError(f"race_once needs an existing user id; there is no user {user_id}")
     cache.store.r.delete(cache.store.key(user_id))  # start from a miss
     loaded, resume = threading.Event(), threading.Event()
     seen: dict = {}

@@ -52,6 +52,9 @@ class ReadThroughCache:
                  breaker: CircuitBreaker | None = None, metrics: Metrics | None = None):
         if not callable(loader):
             raise TypeError(f"loader must be a function id -> value, got {type(loader).__name__}")
+        for label, fn in (("version", version), ("many_loader", many_loader), ("writer", writer)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{label} must be a function (or None), got {type(fn).__name__}")
         self.loader = loader
         self.many_loader = many_loader
         self.writer = writer
@@ -125,6 +128,9 @@ class ReadThroughCache:
 
     def get_many(self, item_ids: Iterable[int]) -> dict[int, Any]:
         """Values for several ids: one MGET, then one ``many_loader`` call for all the misses."""
+        if item_ids is None or isinstance(item_ids, (str, bytes)):
+            raise TypeError(f"get_many takes an iterable of int ids, e.g. [1, 2, 3]; got "
+                            f"{type(item_ids).__name__} {item_ids!r}")
         ids = list(dict.fromkeys(item_ids))
         keys = [self.store.key(i) for i in ids]
         start = time.perf_counter()

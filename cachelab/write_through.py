@@ -102,8 +102,7 @@ class WriteThrough:
 
     def create(self, name: str, email: str, **fields: str) -> dict:
         """Insert a user in a transaction, then cache the new row; return it."""
-        if fields:
-            check_fields(fields)
+        check_fields({"name": name, "email": email, **fields})
         fields = {"country": "DE", "plan": "free", **fields}  # the same defaults as db.insert_user
         cols = ["name", "email", *fields]
         with self.db.transaction() as tx:

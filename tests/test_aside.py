@@ -276,6 +276,10 @@ def test_bad_input_gets_clear_errors(r, db, keys):
         thing(None)
     with pytest.raises(CodecError, match="thing"):
         thing("x")
+    with pytest.raises(TypeError, match="name must be a str"):
+        cache.create(None, "x@example.com")
+    with pytest.raises(ValueError, match="no user"):
+        race_once(cache, MISSING)
 
 
 def test_a_key_of_another_type_falls_back_to_the_database(r, db, keys):

@@ -123,3 +123,7 @@ def test_bad_input(r, db, keys):
     users = ReadThroughCache.for_users(r, db, keys.child("u"), ttl=5)
     with pytest.raises(TypeError, match="must be a str"):
         users.write(1, plan=None)
+    with pytest.raises(TypeError, match="iterable of int ids"):
+        users.get_many(None)
+    with pytest.raises(TypeError, match="many_loader must be a function"):
+        ReadThroughCache(r, keys, db.get_user, ttl=5, many_loader=1)
