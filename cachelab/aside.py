@@ -23,12 +23,12 @@ from .breaker import CircuitBreaker
 from .codec import CodecError
 from .db import USER_FIELDS, Database
 from .keys import Keys
-from .metrics import Metrics
+from .metrics import LatencyRecorder, Metrics
 from .rowcache import DOWN, MISS, RowCache
 from .server import RedisUnavailable
 from .ttl import check_ttl
 
-__all__ = ["CacheAside", "cached", "check_fields", "race_once", "shared_client"]
+__all__ = ["CacheAside", "cached", "check_fields", "race_once", "read_row", "shared_client"]
 
 
 def check_fields(fields: dict) -> dict:
@@ -40,6 +40,35 @@ def check_fields(fields: dict) -> dict:
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
     return fields
+
+
+def read_row(store: RowCache, load: Callable[[int], dict | None], row_id: int,
+             latency: LatencyRecorder, before_fill: Callable[[int, dict | None], None] | None = None,
+             ) -> dict | None:
+    """The cache-aside read of one versioned row: a hit, or ``load(row_id)`` and a fill.
+
+    A miss fills with the row's version (0 for "no such row"); when Redis is down the row is
+    loaded but not filled. Counts hits, misses, fallbacks and db_queries in ``store.metrics``.
+    """
+    key = store.key(row_id)
+    metrics = store.metrics
+    start = time.perf_counter()
+    value = store.lookup(key)
+    if value is MISS or value is DOWN:
+        metrics.incr("misses" if value is MISS else "fallbacks")
+        row = load(row_id)
+        metrics.incr("db_queries")
+        if value is MISS:
+            if before_fill is not None:
+                before_fill(row_id, row)
+            store.fill(key, row, row["version"] if row else 0)
+    else:
+        metrics.incr("hits")
+        if value is None:
+            metrics.incr("negative_hits")
+        row = value
+    latency.record(time.perf_counter() - start)
+    return row
 
 
 class CacheAside:
@@ -74,24 +103,8 @@ class CacheAside:
 
     def get(self, user_id: int) -> dict | None:
         """The user row (None if there is no such user): from Redis if cached, else the database."""
-        key = self.store.key(user_id)
-        start = time.perf_counter()
-        value = self.store.lookup(key)
-        if value is MISS or value is DOWN:
-            self.metrics.incr("misses" if value is MISS else "fallbacks")
-            row = self.db.get_user(user_id)
-            self.metrics.incr("db_queries")
-            if value is MISS:
-                if self.before_fill is not None:
-                    self.before_fill(user_id, row)
-                self.store.fill(key, row, row["version"] if row else 0)
-        else:
-            self.metrics.incr("hits")
-            if value is None:
-                self.metrics.incr("negative_hits")
-            row = value
-        self._read_latency.record(time.perf_counter() - start)
-        return row
+        return read_row(self.store, self.db.get_user, user_id, self._read_latency,
+                        self.before_fill)
 
     read = get
 
@@ -111,6 +124,7 @@ class CacheAside:
 
     def create(self, name: str, email: str, *, user_id: int | None = None, **fields: str) -> dict:
         """Insert a user, then invalidate its key (a negative entry may be cached for the id)."""
+        check_fields({"name": name, "email": email, **fields})
         row = self.db.insert_user(name, email, user_id=user_id, **fields)
         self.metrics.incr("db_queries")
         self.store.invalidate(self.store.key(row["id"]), row["version"])
@@ -131,6 +145,8 @@ def race_once(cache, user_id: int, **fields: str) -> dict:
     pattern that has ``store``, ``before_fill``, ``get`` and ``update``.
     """
     fields = fields or {"plan": "team"}
+    if cache.db.get_user(user_id) is None:
+        raise ValueError(f"race_once needs an existing user id; there is no user {user_id}")
     cache.store.r.delete(cache.store.key(user_id))  # start from a miss
     loaded, resume = threading.Event(), threading.Event()
     seen: dict = {}

@@ -120,6 +120,10 @@ def outage_drill(pattern, proc: RedisProcess, ids: Sequence[int], expected: dict
     where the answer came from (counted by the pattern: "cache", "database (miss)" or
     "database (Redis down)"), whether it equals ``expected[id]``, and any error.
     """
+    if not (isinstance(rate, (int, float)) and rate > 0):
+        raise ValueError(f"rate must be a positive number of reads per second, got {rate!r}")
+    if not ids:
+        raise ValueError("ids must name at least one id to read")
     for _, action, seconds in phases:
         if action not in _ACTIONS:
             raise ValueError(f"unknown action {action!r}; use one of {sorted(_ACTIONS)}")

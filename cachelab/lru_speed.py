@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from .lru import LinkedLRU, OrderedDictLRU, check_capacity
 
-__all__ = ["ListLRU", "HashTableOnly", "contenders", "per_op_ns", "scaling", "compare"]
+__all__ = ["ListLRU", "HashTableOnly", "maker", "contenders", "per_op_ns", "scaling", "compare"]
 
 
 class ListLRU:
@@ -58,6 +58,14 @@ def _drive(fn: Callable, *args: Sequence) -> float:
     return time.perf_counter() - start
 
 
+def maker(cls: Callable, capacity: int) -> Callable[[], tuple[Callable, Callable]]:
+    """A factory for :func:`per_op_ns`: a fresh ``cls(capacity)``'s bound (get, put)."""
+    def make() -> tuple[Callable, Callable]:
+        cache = cls(capacity)
+        return cache.get, cache.put
+    return make
+
+
 def contenders(capacity: int) -> dict[str, Callable[[], tuple[Callable, Callable]]]:
     """name -> factory returning (get(key), put(key, value)) on a fresh cache of ``capacity``.
 
@@ -65,16 +73,10 @@ def contenders(capacity: int) -> dict[str, Callable[[], tuple[Callable, Callable
     its "put" a call with a new argument (a miss: call the identity function, store, evict).
     Peers that are not installed are left out.
     """
-    out: dict[str, Callable[[], tuple[Callable, Callable]]] = {}
-
-    def ours(cls):
-        def make():
-            cache = cls(capacity)
-            return cache.get, cache.put
-        return make
-
-    out["cachelab OrderedDictLRU"] = ours(OrderedDictLRU)
-    out["cachelab LinkedLRU"] = ours(LinkedLRU)
+    out: dict[str, Callable[[], tuple[Callable, Callable]]] = {
+        "cachelab OrderedDictLRU": maker(OrderedDictLRU, capacity),
+        "cachelab LinkedLRU": maker(LinkedLRU, capacity),
+    }
 
     def lru_cache():
         @functools.lru_cache(maxsize=capacity)
@@ -122,6 +124,8 @@ def per_op_ns(make: Callable[[], tuple[Callable, Callable]], capacity: int, n: i
 def compare(capacity: int = 1000, n: int = 200_000, repeats: int = 5,
             names: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
     """ns/op for every contender, best of ``repeats`` rounds that interleave the contenders."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
     makers = contenders(capacity)
     if names is not None:
         makers = {k: v for k, v in makers.items() if k in names}
@@ -145,11 +149,7 @@ def scaling(classes: dict[str, type], capacities: Sequence[int], *, n: int = 100
     if progress is not None:
         jobs = progress(jobs, desc="timing", leave=False)
     for name, capacity in jobs:
-        cls = classes[name]
-
-        def make(cls=cls, capacity=capacity):
-            cache = cls(capacity)
-            return cache.get, cache.put
+        make = maker(classes[name], capacity)
         runs = [per_op_ns(make, capacity, n, seed=r) for r in range(repeats)]
         out[name][capacity] = {k: min(run[k] for run in runs) for k in runs[0]}
     return out

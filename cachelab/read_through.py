@@ -52,6 +52,9 @@ class ReadThroughCache:
                  breaker: CircuitBreaker | None = None, metrics: Metrics | None = None):
         if not callable(loader):
             raise TypeError(f"loader must be a function id -> value, got {type(loader).__name__}")
+        for label, fn in (("version", version), ("many_loader", many_loader), ("writer", writer)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{label} must be a function (or None), got {type(fn).__name__}")
         self.loader = loader
         self.many_loader = many_loader
         self.writer = writer
@@ -125,6 +128,9 @@ class ReadThroughCache:
 
     def get_many(self, item_ids: Iterable[int]) -> dict[int, Any]:
         """Values for several ids: one MGET, then one ``many_loader`` call for all the misses."""
+        if item_ids is None or isinstance(item_ids, (str, bytes)):
+            raise TypeError(f"get_many takes an iterable of int ids, e.g. [1, 2, 3]; got "
+                            f"{type(item_ids).__name__} {item_ids!r}")
         ids = list(dict.fromkeys(item_ids))
         keys = [self.store.key(i) for i in ids]
         start = time.perf_counter()
@@ -182,7 +188,6 @@ class ReadThroughCache:
                 f"db_queries={c['db_queries']}>")
 
 
-
 def _process_burst(url: str, db_path: str, latency_ms: float, prefix: str, callers: int,
                    item_id: int, gate, out) -> None:
     """One worker process: its own cache (and single-flight), a thread burst once all are ready."""
@@ -213,9 +218,16 @@ def burst_across_processes(url: str, db: Database, keys: Keys, *, processes: int
     procs = [ctx.Process(target=_process_burst, daemon=True,
                          args=(url, str(db.path), db.latency_ms, keys.prefix, callers, item_id,
                                gate, out)) for _ in range(processes)]
-    for p in procs:
-        p.start()
-    counts = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(10)
+    try:
+        for p in procs:
+            p.start()
+        counts = [out.get(timeout=120) for _ in procs]
+    finally:
+        for p in procs:  # a worker that failed or hangs must not outlive the call
+            if p.pid is None:
+                continue  # never started
+            p.join(10)
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
     return counts

@@ -112,8 +112,14 @@ def run_workload(pattern: Pattern, db: Database, *, duration_s: float = 3.0, rat
     for name, value, lo in (("duration_s", duration_s, 0), ("rate", rate, 0)):
         if not (isinstance(value, (int, float)) and value > lo):
             raise ValueError(f"{name} must be a positive number, got {value!r}")
+    missing = [a for a in ("metrics", "read", "write") if not hasattr(pattern, a)]
+    if missing:
+        raise TypeError(f"pattern needs metrics, read(id) and write(id, **fields) (e.g. a "
+                        f"CacheAside); {type(pattern).__name__} has no {', '.join(missing)}")
     if not (isinstance(threads, int) and 1 <= threads <= 256):
         raise ValueError(f"threads must be an int in 1..256, got {threads!r}")
+    if isinstance(users, bool) or not isinstance(users, int):
+        raise ValueError(f"users must be an int number of distinct ids, got {users!r}")
     if not (isinstance(write_ratio, (int, float)) and 0 <= write_ratio <= 1):
         raise ValueError(f"write_ratio must be within [0, 1], got {write_ratio!r}")
     cum = list(accumulate(zipf_weights(users, skew)))

@@ -21,13 +21,13 @@ from contextlib import nullcontext
 
 import redis
 
-from .aside import check_fields
+from .aside import check_fields, read_row
 from .breaker import CircuitBreaker
 from .codec import CodecError, dumps, loads
 from .db import USER_FIELDS, Database
 from .keys import Keys
 from .metrics import Metrics
-from .rowcache import DOWN, MISS, RowCache
+from .rowcache import RowCache
 from .server import RedisProcess
 
 __all__ = ["WriteThrough", "CacheWriteFailed", "BriefWriteThrough", "BriefRollback", "cached_row",
@@ -76,21 +76,9 @@ class WriteThrough:
 
     def get(self, user_id: int) -> dict | None:
         """The user row: from the cache, else from the database (and cached again)."""
-        key = self.store.key(user_id)
-        start = time.perf_counter()
-        found = self.store.lookup(key)
-        if found is MISS or found is DOWN:
-            # The brief returns None here; after a TTL or an eviction that is simply wrong.
-            self.metrics.incr("misses" if found is MISS else "fallbacks")
-            value = self.db.get_user(user_id)
-            self.metrics.incr("db_queries")
-            if found is MISS and value is not None:
-                self.store.fill(key, value, value["version"])
-        else:
-            self.metrics.incr("hits")
-            value = found
-        self._read_latency.record(time.perf_counter() - start)
-        return value
+        # The brief returns None on a miss; after a TTL or an eviction that is simply wrong.
+        # A miss is read like cache-aside's (no negative caching here: None is not filled).
+        return read_row(self.store, self.db.get_user, user_id, self._read_latency)
 
     read = get
 
@@ -114,8 +102,7 @@ class WriteThrough:
 
     def create(self, name: str, email: str, **fields: str) -> dict:
         """Insert a user in a transaction, then cache the new row; return it."""
-        if fields:
-            check_fields(fields)
+        check_fields({"name": name, "email": email, **fields})
         fields = {"country": "DE", "plan": "free", **fields}  # the same defaults as db.insert_user
         cols = ["name", "email", *fields]
         with self.db.transaction() as tx:
@@ -209,11 +196,12 @@ def cached_row(pattern, user_id: int):
 
 
 def torture(pattern, proc: RedisProcess, db: Database, *, writes: int = 30, users: int = 5,
-            seed: int = 0, faults: Sequence | None = None) -> list[dict]:
+            seed: int = 0, faults: Sequence | None = None, progress=None) -> list[dict]:
     """``writes`` updates, each with a random real fault between the commit and the cache write.
 
     After each call the fault is cleared (the server answers again, so anything it queued while
     hung has run) and the cache is compared with the database. One record per write.
+    ``progress`` (e.g. ``tqdm``) wraps the loop over the writes.
     """
     from .faults import between_steps, hung, refusing_writes, stopped
 
@@ -221,7 +209,8 @@ def torture(pattern, proc: RedisProcess, db: Database, *, writes: int = 30, user
     rng = random.Random(seed)
     admin = proc.client()
     log = []
-    for i in range(writes):
+    steps = range(writes) if progress is None else progress(range(writes), desc=pattern.name)
+    for i in steps:
         uid, fault = rng.randint(1, users), rng.choice(faults)
         try:
             pattern.read(uid)  # a live system has the row cached, and connections open

@@ -11,6 +11,7 @@ from cachelab import Keys
 from cachelab.aside import CacheAside, cached, race_once, shared_client
 from cachelab.breaker import CircuitBreaker, fast_fail_client
 from cachelab.codec import CodecError
+from cachelab.faults import hung, outage_drill
 from cachelab.workload import run_workload
 
 MISSING = 10_000_000  # no such user
@@ -142,11 +143,8 @@ def test_hung_redis_costs_at_most_threshold_timeouts_per_window(private_redis, d
     cache = CacheAside(fast_fail_client(private_redis.url, timeout=0.1), db, Keys("t"), ttl=30,
                        breaker=breaker)
     outage_reads(cache, db, 10)
-    private_redis.pause()
-    try:
+    with hung(private_redis):  # SIGSTOP, and wait until the kernel reports it stopped
         outage_reads(cache, db, 50)
-    finally:
-        private_redis.resume()
     c = cache.metrics.counters
     assert c["redis_errors"] == 2       # two reads waited for the timeout...
     assert c["redis_skipped"] == 48     # ...the other 48 went straight to the database
@@ -278,6 +276,10 @@ def test_bad_input_gets_clear_errors(r, db, keys):
         thing(None)
     with pytest.raises(CodecError, match="thing"):
         thing("x")
+    with pytest.raises(TypeError, match="name must be a str"):
+        cache.create(None, "x@example.com")
+    with pytest.raises(ValueError, match="no user"):
+        race_once(cache, MISSING)
 
 
 def test_a_key_of_another_type_falls_back_to_the_database(r, db, keys):
@@ -300,3 +302,24 @@ def test_decorator_runs_uncached_when_no_redis_can_be_found(private_redis, db, k
 
     assert load(4) == db.get_user(4) and load(4) == db.get_user(4)
     assert load.metrics.counters["fallbacks"] == 2
+
+
+def test_outage_drill_serves_every_read_and_labels_where_it_came_from(private_redis, db):
+    cache = CacheAside(fast_fail_client(private_redis.url, timeout=0.2), db, Keys("t"), ttl=30,
+                       breaker=CircuitBreaker(threshold=2, reset_after=0.05))
+    ids = list(range(1, 6))
+    expected = {uid: db.get_user(uid) for uid in ids}
+    samples = outage_drill(cache, private_redis, ids, expected, rate=200,
+                           phases=[("up", "none", 0.3), ("down", "stop", 0.3),
+                                   ("back", "start", 1.0)])
+    assert samples and all(s["ok"] and s["error"] is None for s in samples)
+    by_phase = {p: {s["source"] for s in samples if s["phase"] == p} for p in ("up", "down", "back")}
+    assert by_phase["up"] == {"database (miss)", "cache"}
+    assert by_phase["down"] == {"database (Redis down)"}
+    assert "cache" in by_phase["back"]  # caching resumed after the restart, by itself
+    with pytest.raises(ValueError, match="rate"):
+        outage_drill(cache, private_redis, ids, expected, [("up", "none", 0.1)], rate=0)
+    with pytest.raises(ValueError, match="at least one id"):
+        outage_drill(cache, private_redis, [], expected, [("up", "none", 0.1)])
+    with pytest.raises(ValueError, match="unknown action"):
+        outage_drill(cache, private_redis, ids, expected, [("up", "reboot", 0.1)])

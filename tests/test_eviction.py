@@ -187,3 +187,14 @@ def test_hit_ratios_agree_with_libcachesim(trace_name, sizes):
     rows = compare(trace, sizes, AGREE + ["LFU", "Belady"])
     for row in rows:
         assert abs(row["gap_pp"]) <= TOLERANCE_PP, row
+
+
+def test_wrong_types_get_errors_that_say_what_to_pass():
+    with pytest.raises(TypeError, match="policy name is a str"):
+        make(None, 10)
+    with pytest.raises(TypeError, match="n must be an int"):
+        zipf("10", 10, 1.0)
+    with pytest.raises(TypeError, match="alpha"):
+        zipf(10, 10, "1")
+    with pytest.raises(TypeError, match="limit must be an int"):
+        load_trace("oltp", "5")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cachelab import Keys
+from cachelab import Keys, workload
 from cachelab.aside import race_once
 from cachelab.breaker import CircuitBreaker, fast_fail_client
 from cachelab.codec import CodecError
@@ -17,20 +17,8 @@ MISSING = 10_000_000
 
 
 def burst(fn, n, *args):
-    """Run fn(*args) in n threads released together; return their results."""
-    barrier = threading.Barrier(n)
-    out = [None] * n
-
-    def run(i):
-        barrier.wait()
-        out[i] = fn(*args)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
+    """fn(*args) from n threads released together (cachelab.workload.burst); their results."""
+    return workload.burst(fn, n, *args)[0]
 
 
 def test_loads_once_then_hits(r, db, keys):
@@ -135,3 +123,7 @@ def test_bad_input(r, db, keys):
     users = ReadThroughCache.for_users(r, db, keys.child("u"), ttl=5)
     with pytest.raises(TypeError, match="must be a str"):
         users.write(1, plan=None)
+    with pytest.raises(TypeError, match="iterable of int ids"):
+        users.get_many(None)
+    with pytest.raises(TypeError, match="many_loader must be a function"):
+        ReadThroughCache(r, keys, db.get_user, ttl=5, many_loader=1)

@@ -62,3 +62,6 @@ def test_bad_limits_are_refused_before_anything_changes(server):
     assert read_settings(server) == before
     with pytest.raises(ValueError, match="batch"):
         replay(server, [1], Keys("test").child("replay", "batch"), batch=0)
+    with pytest.raises(ValueError, match="capacity"):
+        run_policies(server, [1, 2], Keys("test").child("replay", "cap"), "400", [])
+    assert read_settings(server) == before

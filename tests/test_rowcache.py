@@ -8,6 +8,7 @@ import pytest
 
 from cachelab import dumps
 from cachelab.breaker import CircuitBreaker, fast_fail_client
+from cachelab.faults import hung
 from cachelab.rowcache import DOWN, MISS, RowCache
 
 
@@ -102,13 +103,10 @@ def test_unreachable_invalidation_is_remembered_and_replayed(private_redis):
                      breaker=CircuitBreaker(threshold=1, reset_after=0.05))
     key = store.key(1)
     store.fill(key, row(1), 1)
-    private_redis.pause()  # hung, not dead: the old row is still in memory
-    try:
+    with hung(private_redis):  # hung, not dead: the old row is still in memory
         assert store.invalidate(key, 2) is False
         assert store.pending == {key: 2}
         assert store.lookup(key) is DOWN  # this process no longer trusts the key
-    finally:
-        private_redis.resume()
     deadline = time.monotonic() + 10
     while store.pending and time.monotonic() < deadline:
         store.lookup(key)  # after reset_after the breaker lets a probe through, which replays

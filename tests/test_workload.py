@@ -41,7 +41,12 @@ def test_zipf_weights():
 
 
 @pytest.mark.parametrize("kw", [{"duration_s": 0}, {"rate": -1}, {"threads": 0},
-                                {"write_ratio": 1.5}, {"threads": 2.5}])
+                                {"write_ratio": 1.5}, {"threads": 2.5}, {"users": "10"}])
 def test_bad_settings(r, db, keys, kw):
     with pytest.raises(ValueError):
         run_workload(CacheAside(r, db, keys, ttl=5), db, **kw)
+
+
+def test_a_pattern_without_the_surface_is_refused(db):
+    with pytest.raises(TypeError, match="read"):
+        run_workload(object(), db, duration_s=0.1)

@@ -183,4 +183,6 @@ def test_bad_input(r, db, keys):
         WriteThrough(r, db, keys, ttl=-1)
     with pytest.raises(TypeError):
         wt.create("x", "x@example.com", plan=object())
+    with pytest.raises(TypeError, match="name must be a str"):
+        wt.create(None, "x@example.com")
     assert db.get_user(1) == before

@@ -170,8 +170,8 @@ def run_policies(r: redis.Redis, trace: list[int], keys: Keys, capacity: int,
     the median key count over the last three quarters of the run): compare simulations at
     that capacity.
     """
-    if capacity < 1:
-        raise ValueError("capacity must be a positive number of keys")
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        raise ValueError(f"capacity must be a positive int number of keys, got {capacity!r}")
     per_key, budget = calibrate(r, trace, keys, capacity, batch=batch)
     rows = []
     for policy, samples in configs:

@@ -23,6 +23,9 @@ POLICIES: dict[str, Callable[[int], Policy]] = {
 
 def make(name: str, capacity: int, **kwargs) -> Policy:
     """A fresh policy by name (case-insensitive), e.g. ``make("s3-fifo", 1000)``."""
+    if not isinstance(name, str):
+        raise TypeError(f"a policy name is a str such as 'LRU', got {type(name).__name__} "
+                        f"{name!r}; choose one of {list(POLICIES)} or 'sampled-lru'")
     if name.lower().startswith("sampled-lru"):
         return SampledLRU(capacity, **kwargs)
     for key, cls in POLICIES.items():

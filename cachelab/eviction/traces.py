@@ -54,6 +54,9 @@ def load_trace(name: str, limit: int | None = None) -> list[int]:
     """
     keys = _read(name)
     if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise TypeError(f"limit must be an int number of requests (or None for the whole "
+                            f"trace), got {type(limit).__name__} {limit!r}")
         if limit < 1:
             raise ValueError("limit must be a positive number of requests")
         keys = keys[:limit]
@@ -62,8 +65,13 @@ def load_trace(name: str, limit: int | None = None) -> list[int]:
 
 def zipf(n: int, universe: int, alpha: float, *, seed: int = 0) -> list[int]:
     """``n`` requests over keys 0..universe-1, key rank r requested with probability ∝ 1/r^alpha."""
+    for label, value in (("n", n), ("universe", universe)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{label} must be an int, got {type(value).__name__} {value!r}")
     if n < 1 or universe < 1:
         raise ValueError("n and universe must be positive")
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
+        raise TypeError(f"alpha (the skew) must be a number, got {type(alpha).__name__} {alpha!r}")
     if alpha < 0:
         raise ValueError("alpha (the skew) must be >= 0; 0 is uniform")
     rng = np.random.default_rng(seed)
