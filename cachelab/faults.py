@@ -38,33 +38,14 @@ def refusing_writes(proc: RedisProcess) -> Iterator[None]:
         admin.close()
 
 
-def _stopped(pid: int) -> bool | None:
-    """Whether the kernel reports ``pid`` as stopped (Linux /proc); None if it cannot tell."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
-    except (OSError, IndexError):
-        return None
-
-
-def _wait_until(pid: int, stopped: bool, timeout: float = 5.0) -> None:
-    # Signals are asynchronous: on a busy machine the server can still run a command after
-    # pause() returned. Wait for the state the kernel reports, not for a guessed time.
-    deadline = time.monotonic() + timeout
-    while _stopped(pid) not in (stopped, None) and time.monotonic() < deadline:
-        time.sleep(0.001)
-
-
 @contextmanager
 def hung(proc: RedisProcess) -> Iterator[None]:
     """SIGSTOP: connections open, nothing answers; what was sent runs after SIGCONT."""
-    _own(proc).pause()
-    _wait_until(proc.pid, stopped=True)
+    _own(proc).pause()  # returns once the kernel reports the process stopped
     try:
         yield
     finally:
         proc.resume()
-        _wait_until(proc.pid, stopped=False)
 
 
 @contextmanager

@@ -225,11 +225,13 @@ class RedisProcess:
         """SIGSTOP: the server stays up but answers nothing (a hung server)."""
         if self.pid:
             os.kill(self.pid, signal.SIGSTOP)
+            _wait_stopped(self.pid, True)
 
     def resume(self) -> None:
         """SIGCONT after :meth:`pause`."""
         if self.pid:
             os.kill(self.pid, signal.SIGCONT)
+            _wait_stopped(self.pid, False)
 
     def restart(self, timeout: float = 10.0) -> RedisProcess:
         """Stop (if running) and start again on the same port; the data is gone."""
@@ -272,6 +274,23 @@ class RedisProcess:
     def __repr__(self) -> str:
         state = "running" if self.is_alive() else "stopped"
         return f"<RedisProcess 127.0.0.1:{self.port} pid={self.pid} {state}>"
+
+
+def _stopped(pid: int) -> bool | None:
+    """Whether the kernel reports ``pid`` as stopped (Linux /proc); None if it cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return None
+
+
+def _wait_stopped(pid: int, stopped: bool, timeout: float = 5.0) -> None:
+    # Signals are delivered asynchronously: on a busy machine the server can still run a
+    # command after kill() returned. Wait for the state the kernel reports, not a guessed time.
+    deadline = time.monotonic() + timeout
+    while _stopped(pid) not in (stopped, None) and time.monotonic() < deadline:
+        time.sleep(0.001)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -167,3 +167,16 @@ def test_features_follow_the_server_version(r):
     feats = server.features(r)
     assert feats["client_tracking"] == (version >= (6, 0, 0))
     assert feats["hexpire"] == (version >= (7, 4, 0))
+
+
+def test_pause_returns_once_the_server_is_really_stopped(private_redis):
+    client = private_redis.client(socket_timeout=0.3, retry_on_timeout=False)
+    private_redis.pause()
+    if server._stopped(private_redis.pid) is None:
+        pytest.skip("this OS has no /proc to read the process state from")
+    assert server._stopped(private_redis.pid) is True
+    with pytest.raises(redis.TimeoutError):
+        client.ping()
+    private_redis.resume()
+    assert server._stopped(private_redis.pid) is False
+    assert private_redis.client().ping()
