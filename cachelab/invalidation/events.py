@@ -144,8 +144,8 @@ class _Listener:
 class NaiveListener(_Listener):
     """The brief's listener: ``for message in pubsub.listen()`` in a daemon thread.
 
-    redis-py reconnects the subscription for it, but the exception still ends ``listen()``
-    and the thread: nobody drops local copies again, and nothing says so.
+    A lost connection raises out of ``listen()`` once redis-py's retries give up, and ends the
+    thread: nobody drops local copies again, and nothing but a line on stderr says so.
     """
 
     kind = "naive pub/sub"
