@@ -187,6 +187,8 @@ def test_origin_refuses_bad_resources(origin):
         origin.serve("p", b"x")
     with pytest.raises(TypeError):
         origin.serve("/p", "text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="str such as"):
+        origin.serve(None, b"x")  # type: ignore[arg-type]
 
 
 def test_a_placeholder_etag_keeps_browsers_on_old_content_after_a_deploy(origin):

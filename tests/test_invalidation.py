@@ -118,6 +118,25 @@ def test_tag_cache_rejects_bad_input(r, keys):
     tags = TagCache(r, keys)
     with pytest.raises(CodecError):  # JSON only, with a message that says what to convert
         tags.set(("k",), object(), tags=["t"])
+    with pytest.raises(TypeError, match="list of tag names"):
+        tags.set(("k",), 1, tags="user:1")  # would have tagged it u, s, e, r, ...
+    with pytest.raises(TypeError, match="as a tuple"):
+        tags.set("user:1", 1, tags=["t"])
+    with pytest.raises(TypeError):
+        tags.set(("user", None), 1, tags=["t"])
+    assert not any(True for _ in r.scan_iter(match=keys.prefix + ":*"))  # nothing half-written
+
+
+def test_versioned_cache_rejects_bad_input(r, keys):
+    cache = VersionedCache(r, keys, ttl=60)
+    for bad in (None, "1", -1, True, 1.5):
+        with pytest.raises(ValueError, match="version"):
+            cache.set(("user", 1), {"v": 1}, version=bad)
+    with pytest.raises(TypeError, match="as a tuple"):
+        cache.set("user:1", {"v": 1}, version=0)
+    with pytest.raises(ValueError):
+        VersionedCache(r, keys, ttl=0)
+    assert cache.leftover()["live_keys"] == 0
 
 
 # -- versions -------------------------------------------------------------------------------
