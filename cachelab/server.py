@@ -11,6 +11,7 @@ Resolution order (first that answers wins):
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import json
@@ -113,6 +114,20 @@ def _dotenv_password() -> str | None:
     return None
 
 
+# Throwaway servers (daemon=False) this process started and has not stopped yet. They are
+# stopped when the interpreter exits, so a notebook that fails midway, or a restarted kernel,
+# leaves no redis-server behind (a SIGKILL still can: LocalCluster reaps by pidfile for that).
+_CHILDREN: dict[int, tuple[int, RedisProcess]] = {}
+
+
+@atexit.register
+def _stop_children() -> None:
+    for owner, proc in list(_CHILDREN.values()):
+        if owner == os.getpid():  # a forked child must not stop its parent's servers
+            with contextlib.suppress(Exception):
+                proc.stop(timeout=5)
+
+
 class RedisProcess:
     """A redis-server process of our own on 127.0.0.1, persistence off.
 
@@ -182,6 +197,7 @@ class RedisProcess:
         else:
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _CHILDREN[id(self)] = (os.getpid(), self)
         self._wait_ready(timeout)
         return self
 
@@ -255,6 +271,7 @@ class RedisProcess:
         self._reap()
 
     def _reap(self) -> None:
+        _CHILDREN.pop(id(self), None)
         if self.proc is not None:
             with contextlib.suppress(Exception):
                 self.proc.wait(timeout=5)

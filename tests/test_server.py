@@ -167,3 +167,14 @@ def test_features_follow_the_server_version(r):
     feats = server.features(r)
     assert feats["client_tracking"] == (version >= (6, 0, 0))
     assert feats["hexpire"] == (version >= (7, 4, 0))
+
+
+def test_a_throwaway_server_does_not_outlive_its_python_process(tmp_path):
+    # A notebook kernel that exits (a failed cell under testbook, a kernel restart) must not
+    # leave its private redis-server behind; the managed server (daemon=True) is meant to.
+    script = ("import sys; from cachelab.server import RedisProcess; "
+              "print(RedisProcess(workdir=sys.argv[1]).start().pid)")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "child")],
+                         capture_output=True, text=True, timeout=60, check=True)
+    pid = int(out.stdout.strip())
+    assert not server._pid_alive(pid)
