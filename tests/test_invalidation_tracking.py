@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
 from cachelab import features
 from cachelab.invalidation import TrackingCache, builtin_cache, tracking_info
@@ -91,3 +92,14 @@ def test_builtin_client_cache_is_feature_detected(private_redis):
         client.close()
     else:
         assert client is None and "7.4" in reason
+
+
+def test_tracking_cache_from_a_client_keeps_a_password_with_url_characters(private_redis):
+    password = "p@ss:w/rd#1"
+    private_redis.client().config_set("requirepass", password)  # a private server: ours to change
+    other = redis.Redis(host="127.0.0.1", port=private_redis.port, password=password)
+    other.set("cachelab:t:pw", "1")
+    with TrackingCache(other) as tc:  # built from the client, not from a URL
+        assert tc.get("cachelab:t:pw") == b"1" and tc.get("cachelab:t:pw") == b"1"
+        assert tc.last_source == "local"
+    other.close()
