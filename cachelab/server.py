@@ -11,6 +11,7 @@ Resolution order (first that answers wins):
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import json
@@ -23,6 +24,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -113,6 +115,20 @@ def _dotenv_password() -> str | None:
     return None
 
 
+# Throwaway servers (daemon=False) this process started and has not stopped yet. They are
+# stopped when the interpreter exits, so a notebook that fails midway, or a restarted kernel,
+# leaves no redis-server behind (a SIGKILL still can: LocalCluster reaps by pidfile for that).
+_CHILDREN: dict[int, tuple[int, RedisProcess]] = {}
+
+
+@atexit.register
+def _stop_children() -> None:
+    for owner, proc in list(_CHILDREN.values()):
+        if owner == os.getpid():  # a forked child must not stop its parent's servers
+            with contextlib.suppress(Exception):
+                proc.stop(timeout=5)
+
+
 class RedisProcess:
     """A redis-server process of our own on 127.0.0.1, persistence off.
 
@@ -139,7 +155,7 @@ class RedisProcess:
     @property
     def url(self) -> str:
         """redis:// URL of this server."""
-        auth = f":{self.password}@" if self.password else ""
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
@@ -182,6 +198,7 @@ class RedisProcess:
         else:
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _CHILDREN[id(self)] = (os.getpid(), self)
         self._wait_ready(timeout)
         return self
 
@@ -257,6 +274,7 @@ class RedisProcess:
         self._reap()
 
     def _reap(self) -> None:
+        _CHILDREN.pop(id(self), None)
         if self.proc is not None:
             with contextlib.suppress(Exception):
                 self.proc.wait(timeout=5)

@@ -120,7 +120,7 @@ def bucket_of(item_id: int, bucket_size: int = 100) -> tuple[int, str]:
     """Which hash (bucket number) and which field hold item ``item_id``."""
     if isinstance(item_id, bool) or not isinstance(item_id, int) or item_id < 0:
         raise ValueError(f"item ids here are non-negative ints, got {item_id!r}")
-    if not isinstance(bucket_size, int) or bucket_size < 1:
+    if isinstance(bucket_size, bool) or not isinstance(bucket_size, int) or bucket_size < 1:
         raise ValueError(f"bucket_size must be a positive int, got {bucket_size!r}")
     bucket, slot = divmod(item_id, bucket_size)
     return bucket, str(slot)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import httpx
 import pytest
@@ -25,7 +24,10 @@ from cachelab.http import (
     response_headers,
     run_pattern,
 )
+from cachelab.http.experiments import _until_not_hit
 from cachelab.http.headers import etags_match, freshness_lifetime, http_date
+
+from .waiting import until
 
 NGINX = find_nginx()
 
@@ -185,6 +187,8 @@ def test_origin_refuses_bad_resources(origin):
         origin.serve("p", b"x")
     with pytest.raises(TypeError):
         origin.serve("/p", "text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="str such as"):
+        origin.serve(None, b"x")  # type: ignore[arg-type]
 
 
 def test_a_placeholder_etag_keeps_browsers_on_old_content_after_a_deploy(origin):
@@ -298,23 +302,13 @@ def test_stale_if_error_serves_the_stored_copy_while_the_origin_is_down(stack, o
     assert client.get("/sie").status == client.get("/plain").status == 200
     origin.stop()
     try:
-        sie = _first_not_hit(client, "/sie")
-        plain = _first_not_hit(client, "/plain")
+        sie = _until_not_hit(client, "/sie")
+        plain = _until_not_hit(client, "/plain")
     finally:
         origin.start()
     assert (sie.status, sie.x_cache, sie.body) == (200, "STALE", b"v1")
     assert plain.status == 502
     assert origin.hits("/sie") == 1
-
-
-def _first_not_hit(client, path, timeout=10.0):
-    """Ask until the shared cache stops answering HIT (its copy expired): no fixed sleep."""
-    deadline = time.monotonic() + timeout
-    while True:
-        f = client.get(path)
-        if f.x_cache != "HIT" or time.monotonic() > deadline:
-            return f
-        time.sleep(0.05)
 
 
 def test_stale_while_revalidate_answers_at_once_and_refreshes_behind(stack, origin):
@@ -325,17 +319,13 @@ def test_stale_while_revalidate_answers_at_once_and_refreshes_behind(stack, orig
     client = Browser(edge.url, cache=False)
     client.get("/swr")
     origin.update("/swr", b"v2")
-    stale = _first_not_hit(client, "/swr")
+    stale = _until_not_hit(client, "/swr")
     assert (stale.x_cache, stale.body) in {("UPDATING", b"v1"), ("STALE", b"v1")}
-    deadline = time.monotonic() + 10
-    while origin.hits("/swr") < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)  # the background refresh is a real request: wait for it to land
+    # The background refresh is a real request: wait for it to land.
+    assert until(lambda: origin.hits("/swr") >= 2, 10.0)
     assert origin.hits("/swr") == 2
-    deadline = time.monotonic() + 10
-    fresh = client.get("/swr")
-    while fresh.body != b"v2" and time.monotonic() < deadline:
-        fresh = client.get("/swr")
-    assert fresh.body == b"v2" and origin.hits("/swr") == 2
+    assert until(lambda: client.get("/swr").body == b"v2", 10.0)
+    assert origin.hits("/swr") == 2
 
 
 def test_vary_accept_encoding_keeps_one_entry_per_encoding(stack, origin):

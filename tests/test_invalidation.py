@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,16 +24,7 @@ from cachelab.invalidation import (
 from cachelab.invalidation.events import decode_event, encode_event
 from cachelab.invalidation.tags import measure_tag_cost
 
-
-def _until(condition, timeout: float = 5.0) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` passes (waits for a real effect)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
+from .waiting import until
 
 # -- the local cache ------------------------------------------------------------------------
 
@@ -55,7 +44,7 @@ def test_local_cache_keeps_none_and_expires_by_its_ttl_backstop():
     cache = LocalCache(ttl=0.05)
     cache.fill("k", None, cache.begin("k"))
     assert cache.get("k") is None          # a cached None is a hit, not a miss
-    assert _until(lambda: cache.get("k") is MISSING, 2.0)
+    assert until(lambda: cache.get("k") is MISSING, 2.0)
 
 
 @pytest.mark.parametrize("bad", [-1, 0, float("nan"), "10"])
@@ -129,6 +118,25 @@ def test_tag_cache_rejects_bad_input(r, keys):
     tags = TagCache(r, keys)
     with pytest.raises(CodecError):  # JSON only, with a message that says what to convert
         tags.set(("k",), object(), tags=["t"])
+    with pytest.raises(TypeError, match="list of tag names"):
+        tags.set(("k",), 1, tags="user:1")  # would have tagged it u, s, e, r, ...
+    with pytest.raises(TypeError, match="as a tuple"):
+        tags.set("user:1", 1, tags=["t"])
+    with pytest.raises(TypeError):
+        tags.set(("user", None), 1, tags=["t"])
+    assert not any(True for _ in r.scan_iter(match=keys.prefix + ":*"))  # nothing half-written
+
+
+def test_versioned_cache_rejects_bad_input(r, keys):
+    cache = VersionedCache(r, keys, ttl=60)
+    for bad in (None, "1", -1, True, 1.5):
+        with pytest.raises(ValueError, match="version"):
+            cache.set(("user", 1), {"v": 1}, version=bad)
+    with pytest.raises(TypeError, match="as a tuple"):
+        cache.set("user:1", {"v": 1}, version=0)
+    with pytest.raises(ValueError):
+        VersionedCache(r, keys, ttl=0)
+    assert cache.leftover()["live_keys"] == 0
 
 
 # -- versions -------------------------------------------------------------------------------
@@ -144,7 +152,7 @@ def test_version_bump_makes_old_values_unreachable_and_they_expire(r, keys):
     assert cache.get("user", 3) == (1, MISSING)      # unreachable, though still in memory
     left = cache.leftover()
     assert left["old_keys"] == 20 and left["old_bytes"] > 0 and left["live_keys"] == 0
-    assert _until(lambda: cache.leftover()["old_keys"] == 0, 10.0)  # Redis expires them
+    assert until(lambda: cache.leftover()["old_keys"] == 0, 10.0)  # Redis expires them
 
 
 def test_a_value_computed_before_a_bump_lands_under_the_old_version(r, keys):

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+import redis
 
 from cachelab import features
 from cachelab.invalidation import TrackingCache, builtin_cache, tracking_info
 
-
-def _until(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
-
+from .waiting import until
 
 MODES = [("redirect", False), ("redirect", True), ("resp3", False), ("resp3", True)]
 
@@ -36,7 +27,7 @@ def test_tracking_invalidates_a_local_copy_after_another_client_writes(private_r
         assert info["tracking_total_prefixes" if bcast else "tracking_total_keys"] >= 1
         other.set("cachelab:t:k", "2")
         if transport == "redirect":  # the listener thread drops it on its own
-            assert _until(lambda: len(tc) == 0)
+            assert until(lambda: len(tc) == 0)
         assert tc.get("cachelab:t:k") == b"2" and tc.last_source == "redis"
         assert tc.stats["messages"] >= 1
 
@@ -55,7 +46,7 @@ def test_tracking_flushes_when_its_data_connection_is_killed(private_redis, tran
         assert tc.get("cachelab:t:k") == b"2" and tc.last_source == "local"  # tracked again
         other.set("cachelab:t:k", "3")
         if transport == "redirect":
-            assert _until(lambda: len(tc) == 0)
+            assert until(lambda: len(tc) == 0)
         assert tc.get("cachelab:t:k") == b"3"
 
 
@@ -66,13 +57,13 @@ def test_tracking_flushes_when_its_invalidation_connection_is_killed(private_red
         tc.get("cachelab:t:k")
         assert len(tc) == 1
         other.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
-        assert _until(lambda: len(tc) == 0 and not tc.healthy, 2.0)
+        assert until(lambda: len(tc) == 0 and not tc.healthy, 2.0)
         other.set("cachelab:t:k", "2")               # written while nobody listens
         assert tc.get("cachelab:t:k") == b"2"         # bypassed to Redis, never stale
-        assert _until(lambda: tc.healthy)
+        assert until(lambda: tc.healthy)
         assert tc.get("cachelab:t:k") == b"2"
         other.set("cachelab:t:k", "3")
-        assert _until(lambda: tc.get("cachelab:t:k") == b"3")
+        assert until(lambda: tc.get("cachelab:t:k") == b"3")
 
 
 def test_tracking_survives_a_server_restart_without_serving_stale_copies(private_redis):
@@ -82,7 +73,7 @@ def test_tracking_survives_a_server_restart_without_serving_stale_copies(private
         private_redis.restart()                     # all data and connections gone
         assert tc.get("cachelab:t:k") is None       # not the old local copy
         private_redis.client().set("cachelab:t:k", "2")
-        assert _until(lambda: tc.get("cachelab:t:k") == b"2")
+        assert until(lambda: tc.get("cachelab:t:k") == b"2")
 
 
 def test_tracking_rejects_bad_options(private_redis):
@@ -101,3 +92,14 @@ def test_builtin_client_cache_is_feature_detected(private_redis):
         client.close()
     else:
         assert client is None and "7.4" in reason
+
+
+def test_tracking_cache_from_a_client_keeps_a_password_with_url_characters(private_redis):
+    password = "p@ss:w/rd#1"
+    private_redis.client().config_set("requirepass", password)  # a private server: ours to change
+    other = redis.Redis(host="127.0.0.1", port=private_redis.port, password=password)
+    other.set("cachelab:t:pw", "1")
+    with TrackingCache(other) as tc:  # built from the client, not from a URL
+        assert tc.get("cachelab:t:pw") == b"1" and tc.get("cachelab:t:pw") == b"1"
+        assert tc.last_source == "local"
+    other.close()

@@ -1,10 +1,11 @@
-"""Five ways to send N operations do the same work; pipelining wins, and more across a network."""
+"""Five ways to send N operations do the same work, in N round trips or in one."""
 
 from __future__ import annotations
 
 import pytest
 
-from cachelab.roundtrips import METHODS, pipeline_speedup, run_batch, speedup_with_delay
+from cachelab.netdelay import DelayProxy
+from cachelab.roundtrips import METHODS, run_batch, speedup_with_delay
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -30,13 +31,23 @@ def test_lua_survives_a_script_flush(private_redis, keys):
     pr.close()
 
 
-def test_pipelining_beats_separate_calls_3x_on_loopback(r, keys):
-    res = pipeline_speedup(r, keys, 200, repeats=5)
-    assert res["ratio"] >= 3, res
+# How much faster batching is, is a timing claim: benchmarks/roundtrips.py measures it side by
+# side. The tests assert its cause, counted by the proxy: round trips per method.
+@pytest.mark.parametrize("op", ["set", "get"])
+@pytest.mark.parametrize("method, trips", [("separate", 50), ("pipeline", 1), ("multi", 1),
+                                           ("mset_mget", 1), ("lua", 1)])
+def test_round_trips_per_method(r, keys, method, trips, op):
+    with DelayProxy.for_client(r) as proxy, proxy.client(r) as far:
+        run_batch(far, keys, method, 50, op="set")  # connected, script loaded, keys there
+        proxy.reset_counters()
+        run_batch(far, keys, method, 50, op=op)
+        assert proxy.round_trips == trips
 
 
-def test_pipelining_matters_more_across_the_delay_proxy(r, keys):
+def test_separate_calls_wait_for_every_delayed_round_trip(r, keys):
     (row,) = speedup_with_delay(r, keys, [50], rtt_ms=2, repeats=3)
     assert row["separate_round_trips"] == 50 and row["pipeline_round_trips"] == 1
-    assert row["delayed_ratio"] >= 3
-    assert row["delayed_ratio"] > row["loopback_ratio"], row
+    # Lower bounds that the proxy's declared delay guarantees (no upper bounds: shared machine).
+    assert row["delayed"]["separate_s"] >= 50 * 0.002
+    assert row["delayed"]["pipeline_s"] >= 0.002
+    assert row["measured_rtt_us"] >= 2000

@@ -180,3 +180,19 @@ def test_pause_returns_once_the_server_is_really_stopped(private_redis):
     private_redis.resume()
     assert server._stopped(private_redis.pid) is False
     assert private_redis.client().ping()
+
+
+def test_a_throwaway_server_does_not_outlive_its_python_process(tmp_path):
+    # A notebook kernel that exits (a failed cell under testbook, a kernel restart) must not
+    # leave its private redis-server behind; the managed server (daemon=True) is meant to.
+    script = ("import sys; from cachelab.server import RedisProcess; "
+              "print(RedisProcess(workdir=sys.argv[1]).start().pid)")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "child")],
+                         capture_output=True, text=True, timeout=60, check=True)
+    pid = int(out.stdout.strip())
+    assert not server._pid_alive(pid)
+
+
+def test_password_with_url_special_characters(redis_factory):
+    proc = redis_factory(password="p@ss/w#rd:%x")
+    assert proc.client().ping()

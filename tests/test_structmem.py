@@ -64,8 +64,9 @@ def test_bucket_of():
     for bad in (-1, "7", 1.5, True):
         with pytest.raises(ValueError):
             bucket_of(bad, 100)
-    with pytest.raises(ValueError):
-        bucket_of(5, 0)
+    for bad_size in (0, True, "100"):
+        with pytest.raises(ValueError):
+            bucket_of(5, bad_size)
 
 
 def test_bucketed_hashes_use_at_least_3x_less_memory_per_item(r, keys):

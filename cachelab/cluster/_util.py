@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..server import _pid_alive  # one definition for the package; local.py imports it from here
 from ..settings import home
 
 __all__ = ["reap"]
@@ -25,21 +26,6 @@ def _process_name(pid: int) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     out = subprocess.run(["ps", "-p", str(pid), "-o", "comm="], capture_output=True, text=True)
     return Path(out.stdout.strip()).name
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(ChildProcessError):  # reap our own zombies
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    return True
 
 
 def reap(name: str = "default", base: str | os.PathLike | None = None) -> list[int]:

@@ -122,6 +122,7 @@ def run_failover(cluster: LocalCluster, keys: Keys, db, *, users: int = 300, thr
     Reads fall back to the database when the cache errors (a documented graceful fallback), so
     the run shows the dip in hit ratio and the extra database load while slots have no master.
     Stops ``after_s`` seconds after the victim's slots take writes again, or at ``limit_s``.
+    ``progress`` (e.g. ``tqdm.auto.tqdm``) shows the seconds since the kill as they pass.
     """
     if users < 1 or threads < 1 or before_s < 0 or after_s < 0 or limit_s <= 0:
         raise ValueError("users and threads must be >= 1, durations >= 0 (limit_s > 0)")
@@ -213,18 +214,23 @@ def run_failover(cluster: LocalCluster, keys: Keys, db, *, users: int = 300, thr
     workers.append(threading.Thread(target=watch, daemon=True))
     for w in workers:
         w.start()
+    bar = None
     try:
-        time.sleep(before_s)
+        time.sleep(before_s)  # the load runs un-faulted first: the "before" of every ratio
         kill_at.append(time.monotonic())
         cluster.kill(master["port"])
+        if progress is not None:
+            bar = progress(total=limit_s, desc="seconds since the SIGKILL", unit="s", leave=False)
         while time.monotonic() < kill_at[0] + limit_s:
             rec = recovered_at()
             if rec is not None and "promoted" in flags and time.monotonic() > rec + after_s:
                 break
-            if progress is not None:
-                progress(time.monotonic() - kill_at[0])
+            if bar is not None:
+                bar.update(round(time.monotonic() - kill_at[0] - bar.n, 2))
             time.sleep(0.05)
     finally:
+        if bar is not None:
+            bar.close()
         stop.set()
         for w in workers:
             w.join(timeout=10)
@@ -297,8 +303,10 @@ def fast_restart_loss(cluster: LocalCluster, keys: Keys, n: int = 100) -> dict:
         cluster.wait_healthy(60)
         reader = cluster.node_client(replica["port"], single_connection_client=True)
         reader.execute_command("READONLY")
-        on_master = sum(cluster.node_client(master["port"]).exists(k) for k in names)
+        on_master_client = cluster.node_client(master["port"])  # one client, not one per key
+        on_master = sum(on_master_client.exists(k) for k in names)
         on_replica = sum(reader.exists(k) for k in names)
+        on_master_client.close()
         reader.close()
         still_master = "master" in next(x for x in cluster.nodes_view()
                                         if x["port"] == master["port"])["flags"]

@@ -163,6 +163,8 @@ class Origin:
     def serve(self, path: str, body: bytes | Callable[[str | None], bytes], policy: CachePolicy | None = None,
               **options) -> str:
         """Serve ``body`` at ``path`` with ``policy`` (or ``raw_headers=``); returns the path."""
+        if not isinstance(path, str):
+            raise TypeError(f"path must be a str such as '/page', not {type(path).__name__}")
         if not path.startswith("/"):
             raise ValueError(f"paths start with '/': {path!r}")
         if not callable(body) and not isinstance(body, bytes):

@@ -10,7 +10,8 @@ from ..codec import dumps
 from ..metrics import Counters
 from ..ttl import check_ttl
 
-__all__ = ["STORE_IF_NEWER", "store_if_newer", "CountingRedis", "memory_of", "server_ops"]
+__all__ = ["STORE_IF_NEWER", "store_if_newer", "CountingRedis", "memory_of", "server_ops",
+           "key_parts"]
 
 # KEYS[1]  the cache key
 # ARGV[1]  the row's version (an integer that grows with every database write)
@@ -105,3 +106,11 @@ def memory_of(r: redis.Redis, names: Iterable) -> int:
 def server_ops(r: redis.Redis) -> int:
     """Commands the server has processed since it started (INFO stats)."""
     return int(r.info("stats")["total_commands_processed"])
+
+
+def key_parts(parts) -> tuple:
+    """``parts`` as a tuple of key parts; a bare str is refused (it would be split into letters)."""
+    if isinstance(parts, (str, bytes)) or not isinstance(parts, (tuple, list)):
+        raise TypeError(f"pass the key's parts as a tuple, e.g. ('user', 42, 'profile'), "
+                        f"not {type(parts).__name__} {parts!r}")
+    return tuple(parts)

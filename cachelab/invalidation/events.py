@@ -140,12 +140,22 @@ class _Listener:
     def _loop(self) -> None:
         raise NotImplementedError
 
+    def _lost(self, exc: BaseException, conn, backoff: float) -> float:
+        """Record a lost connection, close ``conn``, wait ``backoff``; return the next backoff."""
+        self.connected.clear()
+        self.disconnects += 1
+        self.errors.append(repr(exc))
+        if conn is not None:
+            conn.close()
+        self._stop.wait(backoff)
+        return min(backoff * 2, 2.0)
+
 
 class NaiveListener(_Listener):
     """The brief's listener: ``for message in pubsub.listen()`` in a daemon thread.
 
-    redis-py reconnects the subscription for it, but the exception still ends ``listen()``
-    and the thread: nobody drops local copies again, and nothing says so.
+    A lost connection raises out of ``listen()`` once redis-py's retries give up, and ends the
+    thread: nobody drops local copies again, and nothing but a line on stderr says so.
     """
 
     kind = "naive pub/sub"
@@ -214,17 +224,12 @@ class PubSubListener(_Listener):
                 if message and message["type"] == "message":
                     self._apply(decode_event(message["data"]))
             except _LOST as exc:
-                self.connected.clear()
+                self.connected.clear()  # stop trusting copies, then drop them
                 if self.flush_on_reconnect:
                     self.cache.flush()
-                self.disconnects += 1
-                self.errors.append(repr(exc))
                 lost = True
-                if pubsub is not None:
-                    pubsub.close()
+                backoff = self._lost(exc, pubsub, backoff)
                 pubsub = None
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 2.0)
         if pubsub is not None:
             pubsub.close()
 
@@ -267,15 +272,9 @@ class StreamListener(_Listener):
                     backoff = self.backoff
                 self._read(client, block=100)
             except _LOST as exc:
-                self.connected.clear()
-                self.disconnects += 1
-                self.errors.append(repr(exc))
                 lost = True
-                if client is not None:
-                    client.close()
+                backoff = self._lost(exc, client, backoff)
                 client = None
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 2.0)
         if client is not None:
             client.close()
 

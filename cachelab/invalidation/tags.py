@@ -11,7 +11,7 @@ import redis
 from ..codec import dumps, loads
 from ..keys import Keys, scan_keys
 from ..ttl import check_ttl
-from .common import memory_of
+from .common import key_parts, memory_of
 from .local import MISSING
 
 __all__ = ["TAG_SET", "TAG_INVALIDATE", "TagCache", "measure_tag_cost"]
@@ -72,7 +72,10 @@ class TagCache:
             ttl: float | None = None) -> str:
         """Store ``value`` under ``parts`` and add its key to each tag's set (one round trip)."""
         ttl = self.ttl if ttl is None else check_ttl(ttl)
-        key = self.key(*parts)
+        key = self.key(*key_parts(parts))
+        if isinstance(tags, (str, bytes)):
+            raise TypeError(f"tags is a list of tag names, e.g. [{tags!r}]: a bare str would tag "
+                            "the key with each of its letters")
         tag_keys = [self.tag_key(t) for t in tags]
         self._set(keys=[key, *tag_keys], args=[dumps(value), max(1, int(ttl * 1000))])
         return key

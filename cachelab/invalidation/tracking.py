@@ -49,10 +49,14 @@ def _conn_kwargs(url: str) -> dict:
             "password": unquote(u.password) if u.password else None}
 
 
-def _url_of(r: redis.Redis) -> str:
+def _client_kwargs(r: redis.Redis) -> dict:
+    # Taken as they are, not rebuilt into a URL: a password with '@', ':' or '/' survives.
     kw = r.connection_pool.connection_kwargs
-    auth = f":{kw['password']}@" if kw.get("password") else ""
-    return f"redis://{auth}{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
+    if "path" in kw:
+        raise ValueError("TrackingCache needs a TCP client: unix sockets are left out of this "
+                         "teaching implementation")
+    return {"host": kw.get("host", "127.0.0.1"), "port": kw.get("port", 6379), "db": kw.get("db", 0),
+            "username": kw.get("username"), "password": kw.get("password")}
 
 
 class TrackingCache:
@@ -73,8 +77,8 @@ class TrackingCache:
             raise ValueError(f"transport is 'redirect' or 'resp3', got {transport!r}")
         if prefixes and not bcast:
             raise ValueError("prefixes only apply to BCAST mode: pass bcast=True")
-        url = url_or_client if isinstance(url_or_client, str) else _url_of(url_or_client)
-        self._kw = _conn_kwargs(url)
+        self._kw = (_conn_kwargs(url_or_client) if isinstance(url_or_client, str)
+                    else _client_kwargs(url_or_client))
         probe = redis.Redis(**self._kw, protocol=2)
         try:
             version = server_version(probe)

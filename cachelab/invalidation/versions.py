@@ -10,7 +10,7 @@ import redis
 from ..codec import dumps, loads
 from ..keys import Keys, escape_glob, scan_keys
 from ..ttl import check_ttl
-from .common import memory_of
+from .common import key_parts, memory_of
 from .local import MISSING
 
 __all__ = ["VersionedCache"]
@@ -52,7 +52,9 @@ class VersionedCache:
     def set(self, parts: tuple, value: Any, version: int, ttl: float | None = None) -> str:
         """Store ``value`` under an explicit ``version`` (the one :meth:`get` returned)."""
         ttl = self.ttl if ttl is None else check_ttl(ttl)
-        key = self.key(*parts, version=version)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise ValueError(f"version must be the int that get() returned, got {version!r}")
+        key = self.key(*key_parts(parts), version=version)
         self.r.set(key, dumps(value), px=max(1, int(ttl * 1000)))
         return key
 

@@ -229,13 +229,14 @@ class Run:
 def run_strategy(strategy: str, url: str, db: Database, keys: Keys, *, workers: int = 3,
                  write_rate: float = 10.0, ttl: float = 2.0, duration: float = 3.0,
                  reads_per_s: float = 200.0, n_users: int = 20, fault_at: float | None = None,
-                 backoff: float = 0.3, seed: int = 7) -> Run:
+                 backoff: float = 0.3, seed: int = 7, progress=None) -> Run:
     """Run ``workers`` reader processes and one writer for ``duration`` seconds; measure staleness.
 
     ``fault_at`` (seconds after the start): kill every listener connection and publish one
     write in the *same* MULTI, so that write is certain to land while they are away; the
     listeners come back after ``backoff`` seconds (writes continue meanwhile).
     Use a private Redis (``RedisProcess``) for ``url``: the fault kills connections.
+    ``progress`` (e.g. ``tqdm.auto.tqdm``) shows the seconds of the run as they pass.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {sorted(STRATEGIES)}")
@@ -271,6 +272,8 @@ def run_strategy(strategy: str, url: str, db: Database, keys: Keys, *, workers: 
         t0 = time.time()
         deadline = time.monotonic() + duration
         next_at, faulted, n = time.monotonic(), fault_at is None, 0
+        bar = (progress(total=round(duration, 1), desc=strategy, unit="s", leave=False)
+               if progress else None)
         while time.monotonic() < deadline:
             uid = rng.randint(1, n_users)
             row = db.update_user(uid, plan=rng.choice(["free", "pro", "team"]),
@@ -285,6 +288,10 @@ def run_strategy(strategy: str, url: str, db: Database, keys: Keys, *, workers: 
             pause = next_at - time.monotonic()
             if pause > 0:
                 time.sleep(pause)  # pacing the writer at write_rate
+            if bar is not None:
+                bar.update(round(min(duration, time.time() - t0) - bar.n, 1))
+        if bar is not None:
+            bar.close()
         stop.set()
         got = [results.get(timeout=120) for _ in procs]
     finally:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from cachelab.server import find_redis_server, redis_server_version
+
 from .conftest import execute
 
 
@@ -23,6 +25,8 @@ def test_adaptive_ttl_costs_an_extra_op_per_read(results):
     a = results["adaptive"]
     assert a["adaptive"]["redis_ops_per_read"] > a["fixed"]["redis_ops_per_read"] + 0.9
     assert a["adaptive"]["mean_ttl_s"] > a["fixed"]["mean_ttl_s"]
+    # What the prose says it costs: hot keys live several fixed TTLs, so the worst read is older.
+    assert a["adaptive"]["max_staleness_s"] > a["fixed"]["max_staleness_s"]
 
 
 def test_events_reach_every_worker(results):
@@ -59,7 +63,9 @@ def test_tracking_invalidates_and_flushes(results):
     assert modes["BCAST"]["tracking_total_prefixes"] >= 1
     assert modes["BCAST"]["messages_for_writes"] > modes["default"]["messages_for_writes"]
     assert t["disconnect"]["value_after_kill"] == "new" and t["disconnect"]["disconnects"] == 1
-    assert t["builtin"]["supported"] in (True, False)
+    # The comparison runs exactly where the private server (same binary) is Redis >= 7.4.
+    private_version = redis_server_version(find_redis_server())
+    assert t["builtin"]["supported"] is (private_version >= (7, 4, 0))
 
 
 def test_glob_pitfall_and_fix(results):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from cachelab.server import features
+
 from .conftest import execute
 
 
@@ -28,7 +30,7 @@ def test_partial_update_moves_less_and_loses_nothing(results):
     assert race["hash"]["lost"] == 0 and race["json"]["lost"] > 0
 
 
-def test_ttl_behaves_as_taught(results):
+def test_ttl_behaves_as_taught(results, r):
     ttl = results["ttl"]
     assert 0 < ttl["HSET one field of a hash"] <= 30_000          # kept, not refreshed
     assert ttl["SET the whole JSON string"] == -1                 # wiped
@@ -36,7 +38,7 @@ def test_ttl_behaves_as_taught(results):
     assert ttl["HSET on an object that expired"] == -1            # immortal fragment
     assert ttl["update_fields on an object that expired"] == -2   # nothing written
     assert 30_000 < ttl["update_fields(…, refresh_ttl=60)"] <= 60_000
-    assert results["hexpire"] in ("skipped", "ran")
+    assert results["hexpire"] == ("ran" if features(r)["hexpire"] else "skipped")
 
 
 def test_listpack_switch_is_where_the_server_says(results):
@@ -82,15 +84,15 @@ def test_lists_sets_and_rankings(results):
     assert [m for m, _ in ranking["top5"]] == [m for m, _ in ranking["sql_top5"]]
 
 
-def test_pipelining_beats_separate_calls_and_more_across_the_proxy(results):
-    assert results["pipeline_speedup"]["ratio"] >= 3  # loopback, 200 SETs, best of 5 each
+def test_round_trips_explain_the_pipeline_speedup(results):
+    # The speed-ups themselves are timing claims (benchmarks/roundtrips.py); here their cause,
+    # counted by the proxy, and the lower bounds its declared delay guarantees.
     assert results["server_set_us"] < results["ping_rtt_us"]  # Redis's share of a round trip
     for row in results["delay"]:
         assert row["separate_round_trips"] == row["batch"] and row["pipeline_round_trips"] == 1
-        if row["batch"] >= 100:
-            assert row["delayed_ratio"] > row["loopback_ratio"]
+        assert row["delayed_separate_s"] >= row["batch"] * row["rtt_ms"] / 1000
     pings = {float(k): v for k, v in results["proxy_ping_us"].items()}
-    assert pings[2.0] > pings[0.0]  # the proxy really holds the bytes
+    assert all(pings[ms] >= ms * 1000 for ms in pings)  # the proxy really holds the bytes
 
 
 def test_pitfalls_shown_and_fixed(results):

@@ -105,6 +105,14 @@ def test_origin_hit_table(results):
         if profile in {"fixed: sensitive", "brief: private page"}:
             assert row["origin_200"] == row["requests"], (profile, cache)
     assert rows[("fixed: private page", "python")]["origin_304"] > 0
+    # What the prose under the table says, for 3 logged-in users:
+    for (profile, cache), row in rows.items():
+        if profile == "brief: API response (Vary: Authorization)":
+            assert row["origin_hits"] == 3, cache  # one per user, each copy left in the cache
+        if profile == "fixed: private page":
+            expected_200 = 3 if cache == "python" else row["requests"]  # nginx drops validators
+            assert row["origin_200"] == expected_200, cache
+            assert row["origin_200"] + row["origin_304"] == row["requests"], cache
 
 
 def test_widget_function_ran_and_self_checks_report_unfinished(results):

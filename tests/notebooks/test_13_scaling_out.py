@@ -76,7 +76,8 @@ def test_replica_reads(results):
 def test_failover_happened_and_writes_resumed(results, which):
     f = results[which]
     assert f["failed_victim_writes"] > 0  # the crash was real
-    assert f["window_s"] is not None and 0 < f["window_s"] < 30  # liveness, not speed
+    # Liveness, not speed: None would mean writes never resumed within run_failover's limit_s.
+    assert f["window_s"] is not None and f["window_s"] > 0
     assert f["pfail_s"] is not None and f["fail_s"] is not None and f["promoted_s"] is not None
     assert f["pfail_s"] <= f["fail_s"] <= f["promoted_s"]
     assert f["hit_ratio_during"] < f["hit_ratio_before"]  # the dip
@@ -85,7 +86,8 @@ def test_failover_happened_and_writes_resumed(results, which):
 
 def test_wait_confirmed_writes_survive_the_crash(results):
     g = results["guarantee"]
-    assert g["wait_replicas"] == 1 and g["lost"] == 0 and g["resumed_s"] < 30
+    # Writes resumed at all: the notebook's own liveness bound fails the cell otherwise.
+    assert g["wait_replicas"] == 1 and g["lost"] == 0 and g["resumed_s"] > 0
 
 
 def test_adding_a_node_moves_what_it_should(results):
@@ -111,9 +113,12 @@ def test_pitfalls_shown_live(results):
 
 
 def test_closing_note_gives_the_measured_window_and_dip(results):
-    note = results["closing_note"]
-    assert f"{results['failover']['window_s']:.2f} s" in note
-    assert f"{results['failover']['hit_ratio_during']:.0%}" in note
+    # The prose is built from the measurements, including whether the spec's window held.
+    note, f = results["closing_note"], results["failover"]
+    assert f"{f['window_s']:.2f} s" in note
+    assert f"{f['hit_ratio_during']:.0%}" in note
+    inside = f["spec_low_s"] <= f["promoted_s"] <= f["spec_high_s"]
+    assert ("inside the" if inside else "outside the") in note
 
 
 def test_self_checks_ran_and_report_unfinished_exercises(results):
