@@ -243,10 +243,6 @@ class _Recorded:
         return row
 
 
-def _ms(values: Sequence[float], p: float) -> float | None:
-    return round(percentile(values, p), 3) if values else None
-
-
 def run_pattern(name: str, r: redis.Redis, db: Database, keys: Keys, *, ttl: float = 2.0,
                 latency_ms: float = 20.0, duration_s: float = 3.0, rate: float = 150.0,
                 threads: int = 8, users: int = 200, write_ratio: float = 0.1,
