@@ -3,11 +3,15 @@
     python benchmarks/patterns.py                 # every comparison
     python benchmarks/patterns.py aside_hit_path  # just one (names below)
     python benchmarks/patterns.py --strict        # exit 1 if a goal is missed
+    python benchmarks/patterns.py write_behind_throughput --latency 20 --ops 600
 
-Each comparison times two things in interleaved rounds (A, B, B, A, ...) on the same
+aside_hit_path times two things in interleaved rounds (A, B, B, A, ...) on the same
 connection and reports the median of the per-round ratios, so a noisy, shared machine moves
-both sides together. To add one, write a function taking a :class:`Bench` and returning a
-:class:`Result`, and decorate it with ``@comparison("name")``.
+both sides together. write_behind_throughput runs one write workload through notebook 03's
+WriteThrough and both write-behind variants in one run, at the same simulated database
+latency (cachelab.write_behind.experiment.compare_write_paths, also behind notebook 04's
+chart). To add one, write a function taking a :class:`Bench` and returning a
+:class:`Result` (or a list of them), and decorate it with ``@comparison("name")``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ import redis
 
 from cachelab import Database, Keys, delete_prefix, loads
 from cachelab.aside import CacheAside
-from cachelab.server import resolve
+from cachelab.compare import queue_redis
+from cachelab.db import DEFAULT_LATENCY_MS
+from cachelab.server import connect, resolve
+from cachelab.write_behind.experiment import compare_write_paths
+from cachelab.write_through import WriteThrough
 
 
 @dataclass
@@ -34,6 +42,8 @@ class Bench:
     db: Database
     keys: Keys
     quick: bool = False
+    latency_ms: float = DEFAULT_LATENCY_MS
+    ops: int | None = None
 
     def client(self, connections: int = 1) -> redis.Redis:
         """A client whose pool holds ``connections`` connections (1: every call on one socket)."""
@@ -106,12 +116,47 @@ def aside_hit_path(bench: Bench) -> Result:
                    "hits_counted": cache.metrics.counters["hits"]})
 
 
+@comparison("write_behind_throughput")
+def write_behind_throughput(bench: Bench) -> list[Result]:
+    """Acknowledged writes per second: each write-behind variant against WriteThrough, one run."""
+    goal = 10.0
+    r = connect(bench.url)  # a blocking pool: caller threads, a worker and a sampler share it
+    qr, private = queue_redis(r, bench.keys)  # the stream must live where it cannot be evicted
+    ops = bench.ops or (300 if bench.quick else 800)
+    try:
+        res = compare_write_paths(qr, bench.db, bench.keys.child("wb"), latency_ms=bench.latency_ms,
+                                  ops=ops, hot_keys=100, threads=4, write_through=WriteThrough)
+    finally:
+        delete_prefix(qr, bench.keys)
+        if private is not None:
+            private.stop()
+        r.close()
+    wt = res["write-through"]
+    out = []
+    for variant in ("memory", "stream"):
+        wb = res[variant]
+        ratio = wb["writes_per_s"] / wt["writes_per_s"]
+        out.append(Result(f"write-behind ({variant}) / WriteThrough, acked writes per second "
+                          f"at {bench.latency_ms:g} ms DB latency", ratio, ">= 10", ratio >= goal,
+                          {"write_through_per_s": wt["writes_per_s"],
+                           "write_behind_per_s": wb["writes_per_s"], "writes_each": wb["writes"],
+                           "write_through_p50_ms": wt["write_p50_ms"],
+                           "write_behind_p50_ms": wb["write_p50_ms"],
+                           "write_through_db_queries": wt["db_queries"],
+                           "write_behind_db_queries": wb["db_queries"],
+                           "drain_s": wb["drain_seconds"]}))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help=f"comparisons to run (default: all of "
                         f"{', '.join(COMPARISONS)})")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a goal is missed")
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke test)")
+    parser.add_argument("--latency", type=float, default=DEFAULT_LATENCY_MS,
+                        help="simulated DB round trip for write_behind_throughput (ms)")
+    parser.add_argument("--ops", type=int, help="writes per path for write_behind_throughput")
     args = parser.parse_args(argv)
     unknown = set(args.names) - set(COMPARISONS)
     if unknown:
@@ -121,16 +166,17 @@ def main(argv: list[str] | None = None) -> int:
     db = Database(name="bench-patterns", latency_ms=0)
     r = redis.Redis.from_url(url)
     delete_prefix(r, keys)
-    bench = Bench(url, db, keys, quick=args.quick)
+    bench = Bench(url, db, keys, quick=args.quick, latency_ms=args.latency, ops=args.ops)
     missed = 0
     try:
         for name in args.names or list(COMPARISONS):
-            res = COMPARISONS[name](bench)
-            verdict = "goal met" if res.met else "GOAL MISSED"
-            missed += not res.met
-            details = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                                for k, v in res.detail.items())
-            print(f"{res.name}: {res.ratio:.3f}x (goal {res.goal}: {verdict}) [{details}]")
+            out = COMPARISONS[name](bench)
+            for res in out if isinstance(out, list) else [out]:
+                verdict = "goal met" if res.met else "GOAL MISSED"
+                missed += not res.met
+                details = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                                    for k, v in res.detail.items())
+                print(f"{res.name}: {res.ratio:.3f}x (goal {res.goal}: {verdict}) [{details}]")
     finally:
         delete_prefix(r, keys)
         r.close()

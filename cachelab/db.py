@@ -166,6 +166,11 @@ class Database:
         with self._count_lock:
             return [t for t, _ in self._log]
 
+    def query_log(self, since: float = 0.0) -> list[tuple[float, str]]:
+        """(time.time(), first SQL word) of each query through this instance since ``since``."""
+        with self._count_lock:
+            return [(t, verb) for t, verb in self._log if t >= since]
+
     def total_query_count(self) -> int:
         """Queries made on this database file by every process since the last reset."""
         try:

@@ -35,9 +35,10 @@ def _keys(prefix: str) -> Keys:
     return k
 
 
-def spawn(mode: str, r: redis.Redis, db: Database, keys: Keys, *extra: str) -> subprocess.Popen:
-    """Start ``python -m cachelab.write_behind.crash <mode>`` against our Redis and database."""
-    cmd = [sys.executable, "-m", "cachelab.write_behind.crash", mode, "--redis", _url_of(r),
+def spawn(mode: str, r: redis.Redis, db: Database, keys: Keys, *extra: str,
+          module: str = "cachelab.write_behind.crash") -> subprocess.Popen:
+    """Start ``python -m <module> <mode>`` against our Redis and database (module: this one)."""
+    cmd = [sys.executable, "-m", module, mode, "--redis", _url_of(r),
            "--prefix", keys.prefix, "--db", str(db.path), "--users", str(db.n_users),
            "--orders", str(db.n_orders), "--latency", str(db.latency_ms), *extra]
     logs = db.path.parent / "logs"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 
 import redis
 
@@ -114,13 +115,15 @@ def compare_write_paths(r: redis.Redis, db: Database, keys: Keys, *, latency_ms:
                         ops: int = 2000, hot_keys: int = 100, batch_size: int = 100,
                         read_fraction: float = 0.0, ttl: int = 300, threads: int = 4,
                         variants: tuple[str, ...] = ("write-through", "memory", "stream"),
-                        seed: int = 0) -> dict:
+                        seed: int = 0, write_through: Callable[..., object] | None = None) -> dict:
     """Run one workload through each write path at the same DB latency; measure it all.
 
     Every cache is warmed first (the hot users loaded once, untimed), so writes measure the
     write path, not first loads. Returns, per variant: acknowledged writes per second,
     seconds until the database had everything, DB queries, write latency percentiles, and
-    time series (acks, rows written, queue depth) for the charts.
+    time series (acks, rows written, queue depth) for the charts. ``write_through(r, db, keys,
+    ttl=)`` builds the write-through side (default :class:`DirectWrite`; benchmarks/patterns.py
+    passes notebook 03's ``WriteThrough``).
     """
     ids = list(range(1, min(hot_keys, db.n_users) + 1))
     out: dict = {"params": {"latency_ms": latency_ms, "ops": ops, "hot_keys": len(ids),
@@ -130,7 +133,7 @@ def compare_write_paths(r: redis.Redis, db: Database, keys: Keys, *, latency_ms:
         sub = keys.child("cmp", name, seed)
         worker, stop, worker_thread = None, threading.Event(), None
         if name == "write-through":
-            cache = DirectWrite(r, db, sub, ttl=ttl)
+            cache = (write_through or DirectWrite)(r, db, sub, ttl=ttl)
         elif name == "memory":
             cache = MemoryWriteBehind(r, db, sub, ttl=ttl, batch_size=batch_size)
         elif name == "stream":
@@ -168,8 +171,10 @@ def compare_write_paths(r: redis.Redis, db: Database, keys: Keys, *, latency_ms:
                 if t is not None:
                     t.join()
             queries = db.query_count - q0
-        cache.close()
-        log = (worker.flush_log if worker is not None else cache.flush_log)
+        getattr(cache, "close", lambda: None)()  # WriteThrough has nothing to close
+        log = worker.flush_log if worker is not None else getattr(cache, "flush_log", None)
+        if log is None:  # a synchronous write commits before it is acknowledged: one per ack
+            log = [(t, 1) for t in run["acks"]]
         writes = len(run["write_latencies"])
         lat = Metrics()
         for s in run["write_latencies"]:
