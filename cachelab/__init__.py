@@ -36,6 +36,7 @@ def setup(namespace: str | int, *, latency_ms: float | None = None, quiet: bool 
 
     from .db import DEFAULT_LATENCY_MS
 
+    _activate_plotly()
     r = connect()
     keys = Keys(namespace)
     delete_prefix(r, keys)
@@ -49,3 +50,15 @@ def setup(namespace: str | int, *, latency_ms: float | None = None, quiet: bool 
               f"(simulated network round trip) · keys under {keys.prefix}: · "
               f"FAST={'on' if fast() else 'off'}")
     return r, db, keys
+
+
+def _activate_plotly() -> None:
+    """Send plotly's one-off set-up output now, from the setup cell, not from inside a widget."""
+    # With an offline renderer (`make html` sets PLOTLY_RENDERER=notebook) the first chart
+    # carries all of plotly.js; sent from inside a panel's Output widget, nbconvert then waits
+    # for its cell timeout. plotly has no public call for this, so a missing one is skipped.
+    import plotly.io as pio
+
+    activate = getattr(pio.renderers, "_activate_pending_renderers", None)
+    if activate is not None:
+        activate()
