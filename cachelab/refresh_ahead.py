@@ -16,6 +16,7 @@ import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import redis
 
@@ -23,6 +24,7 @@ from .codec import dumps, loads
 from .db import Database
 from .keys import Keys
 from .metrics import Metrics, percentile
+from .progress import elapsed
 from .singleflight import SingleFlight
 from .ttl import check_ttl
 from .write_behind._store import check_user_id
@@ -268,8 +270,11 @@ class BriefRefreshAhead:
 
 
 def run_load(cache, ids: list[int], *, readers: int = 20, duration: float = 5.0,
-             write_fraction: float = 0.0, seed: int = 0) -> dict:
-    """``readers`` threads read (and write, a ``write_fraction`` of the time) random ``ids``."""
+             write_fraction: float = 0.0, seed: int = 0, progress: str | None = None) -> dict:
+    """``readers`` threads read (and write, a ``write_fraction`` of the time) random ``ids``.
+
+    ``progress``, when given, labels a bar that fills with the seconds of the run.
+    """
     import random
 
     if not 0 <= write_fraction <= 1:
@@ -297,10 +302,11 @@ def run_load(cache, ids: list[int], *, readers: int = 20, duration: float = 5.0,
             reads.extend(mine)
 
     threads = [threading.Thread(target=reader, args=(n,)) for n in range(readers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with elapsed(duration, progress) if progress else nullcontext():
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     return {"reads": reads, "errors": errors}
 
 
@@ -308,13 +314,13 @@ def run_load(cache, ids: list[int], *, readers: int = 20, duration: float = 5.0,
 def compare_refresh(r: redis.Redis, db: Database, keys: Keys, *, ttl: int = 3,
                     refresh_at: float = 0.8, latency_ms: float = 20, readers: int = 50,
                     duration: float = 6.0, hot_keys: int = 5, write_fraction: float = 0.0,
-                    workers: int = 4,
+                    workers: int = 4, progress: bool = False,
                     variants: tuple[str, ...] = ("plain TTL", "brief", "refresh-ahead")) -> dict:
     """One read workload on ``hot_keys`` users through each variant, at one DB latency.
 
     Caches are warmed (untimed) first. Per variant: reads, misses, refreshes, refreshes that
     found the key already refreshed (duplicates), DB queries, threads, read latency, and time
-    series of misses and refreshes for the charts.
+    series of misses and refreshes for the charts. ``progress`` shows a bar per variant.
     """
     ids = list(range(1, hot_keys + 1))
     out: dict = {"params": {"ttl": ttl, "refresh_at": refresh_at, "latency_ms": latency_ms,
@@ -340,7 +346,7 @@ def compare_refresh(r: redis.Redis, db: Database, keys: Keys, *, ttl: int = 3,
             cache.metrics.reset()
             t0 = time.time()
             run = run_load(cache, ids, readers=readers, duration=duration,
-                           write_fraction=write_fraction)
+                           write_fraction=write_fraction, progress=name if progress else None)
             if isinstance(cache, RefreshAhead):
                 cache.wait_idle()
             else:

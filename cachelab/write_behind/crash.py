@@ -24,6 +24,7 @@ import redis
 
 from ..db import Database
 from ..keys import Keys
+from ..progress import advance_to, counting
 from .durable import GROUP, StreamWorker, StreamWriteBehind, _url_of, queue_keys
 
 __all__ = ["durable_crash_test", "memory_crash_test", "exit_test", "spawn"]
@@ -82,13 +83,14 @@ def _rows_from(db: Database, first_id: int) -> list[dict]:
 def durable_crash_test(r: redis.Redis, db: Database, keys: Keys, *, writes: int = 10_000,
                        kills: int = 3, workers: int = 2, producers: int = 4, batch_size: int = 50,
                        claim_idle_ms: int = 1000, commit_crashes: int = 1,
-                       timeout: float = 300, progress=None) -> dict:
+                       timeout: float = 300, progress=None, bar: bool = False) -> dict:
     """Write ``writes`` new users through the stream while SIGKILLing workers mid-batch.
 
     Until ``kills`` workers have died holding unacknowledged entries (mid-batch), a worker
     that holds some is SIGKILLed and replaced.
     ``commit_crashes`` extra workers SIGKILL themselves at the worst moment: right after a
     database commit, before XACK, so their batch is delivered again and must not double-apply.
+    ``progress(message)`` hears of each kill; ``bar`` shows the rows applied so far.
     """
     wb = StreamWriteBehind(r, db, keys)  # raises QueueNotSafe if the queue could be evicted
     q = queue_keys(keys)
@@ -126,10 +128,12 @@ def durable_crash_test(r: redis.Redis, db: Database, keys: Keys, *, writes: int 
         t.start()
     kill_log: list[dict] = []
     deadline = t0 + timeout
+    applied_bar = counting(writes, "rows applied by the workers", unit="row", enabled=bar)
     try:
         mid_batch = 0
         while mid_batch < kills and time.monotonic() < deadline:
             applied = int(r.hget(q["stats"], "applied") or 0)
+            advance_to(applied_bar, applied)
             if applied >= (mid_batch + 1) * writes / (kills + 1):
                 pending = {c["name"].decode(): c["pending"]
                            for c in r.xinfo_consumers(q["stream"], GROUP)}
@@ -153,11 +157,13 @@ def durable_crash_test(r: redis.Redis, db: Database, keys: Keys, *, writes: int 
             t.join(max(0.0, deadline - time.monotonic()))
         t_acked = time.monotonic() - t0
         while time.monotonic() < deadline:
+            advance_to(applied_bar, int(r.hget(q["stats"], "applied") or 0))
             if r.xlen(q["stream"]) == 0 and wb.pending() == 0:
                 break
             time.sleep(0.05)
         t_drained = time.monotonic() - t0
     finally:
+        applied_bar.close()
         for proc in [*procs.values(), *doomed]:
             _stop(proc)
     StreamWorker(r, db, keys, consumer="auditor").prune_consumers(idle_ms=0)
@@ -184,8 +190,11 @@ def durable_crash_test(r: redis.Redis, db: Database, keys: Keys, *, writes: int 
 def memory_crash_test(r: redis.Redis, db: Database, keys: Keys, *, writes: int = 5000,
                       batch_size: int = 100, flush_interval: float = 0.05,
                       kill_at: float = 0.3, workdir: str | os.PathLike | None = None,
-                      timeout: float = 120) -> dict:
-    """Run the in-memory variant in a process, SIGKILL it mid-run, count acknowledged losses."""
+                      timeout: float = 120, bar: bool = False) -> dict:
+    """Run the in-memory variant in a process, SIGKILL it mid-run, count acknowledged losses.
+
+    ``bar`` shows the writes acknowledged so far (the kill comes at ``kill_at`` of them).
+    """
     first_id = _next_id(db)
     workdir = Path(workdir or db.path.parent)
     ack_file = workdir / f"acked-{first_id}.log"
@@ -193,9 +202,11 @@ def memory_crash_test(r: redis.Redis, db: Database, keys: Keys, *, writes: int =
                  "--acked", str(ack_file), "--batch", str(batch_size),
                  "--interval", str(flush_interval))
     killed, queued_at_kill, deadline = False, None, time.monotonic() + timeout
+    acked_bar = counting(writes, "writes acknowledged", unit="write", enabled=bar)
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             acked = _read_acks(ack_file)
+            advance_to(acked_bar, len(acked))
             if len(acked) >= kill_at * writes:
                 with db.latency(0):
                     in_db = db.query("SELECT COUNT(*) AS n FROM users WHERE id >= ?",
@@ -206,6 +217,7 @@ def memory_crash_test(r: redis.Redis, db: Database, keys: Keys, *, writes: int =
                     break
             time.sleep(0.005)
     finally:
+        acked_bar.close()
         if proc.poll() is None:
             _kill(proc)
     acked = _read_acks(ack_file)

@@ -17,6 +17,7 @@ from ..codec import dumps, loads
 from ..db import Database
 from ..keys import Keys
 from ..metrics import Metrics
+from ..progress import counting
 from .durable import StreamWriteBehind
 from .memory import MemoryWriteBehind
 
@@ -115,7 +116,8 @@ def compare_write_paths(r: redis.Redis, db: Database, keys: Keys, *, latency_ms:
                         ops: int = 2000, hot_keys: int = 100, batch_size: int = 100,
                         read_fraction: float = 0.0, ttl: int = 300, threads: int = 4,
                         variants: tuple[str, ...] = ("write-through", "memory", "stream"),
-                        seed: int = 0, write_through: Callable[..., object] | None = None) -> dict:
+                        seed: int = 0, write_through: Callable[..., object] | None = None,
+                        progress: bool = False) -> dict:
     """Run one workload through each write path at the same DB latency; measure it all.
 
     Every cache is warmed first (the hot users loaded once, untimed), so writes measure the
@@ -123,13 +125,15 @@ def compare_write_paths(r: redis.Redis, db: Database, keys: Keys, *, latency_ms:
     seconds until the database had everything, DB queries, write latency percentiles, and
     time series (acks, rows written, queue depth) for the charts. ``write_through(r, db, keys,
     ttl=)`` builds the write-through side (default :class:`DirectWrite`; benchmarks/patterns.py
-    passes notebook 03's ``WriteThrough``).
+    passes notebook 03's ``WriteThrough``). ``progress`` shows a bar over the variants.
     """
     ids = list(range(1, min(hot_keys, db.n_users) + 1))
     out: dict = {"params": {"latency_ms": latency_ms, "ops": ops, "hot_keys": len(ids),
                             "batch_size": batch_size, "read_fraction": read_fraction,
                             "ttl": ttl, "threads": threads}}
+    bar = counting(len(variants), "write paths", unit="path", enabled=progress)
     for name in variants:
+        bar.set_description(f"write path: {name}")
         sub = keys.child("cmp", name, seed)
         worker, stop, worker_thread = None, threading.Event(), None
         if name == "write-through":
@@ -194,4 +198,6 @@ def compare_write_paths(r: redis.Redis, db: Database, keys: Keys, *, latency_ms:
             "flushes": [(t - t0, n) for t, n in log],
             "depth": [(t - t0, n) for t, n in depth],
         }
+        bar.update()
+    bar.close()
     return out

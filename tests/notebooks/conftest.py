@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from testbook import testbook
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 PLOTLY = "application/vnd.plotly.v1+json"
+WIDGET = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+# A cell that runs longer than this (FAST mode) must show a progress bar.
+SLOW_CELL_S = 3.0
 
 
 def _text(title) -> str:
@@ -49,13 +56,68 @@ def chart_problems(nb) -> list[str]:
     return problems
 
 
+def _when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))  # 3.10 does not read "Z"
+
+
+def _seconds(cell) -> float:
+    t = cell.get("metadata", {}).get("execution", {})
+    start, end = t.get("iopub.execute_input"), t.get("shell.execute_reply")
+    if not (start and end):
+        return 0.0
+    return (_when(end) - _when(start)).total_seconds()
+
+
+def _shows_progress(cell, state: dict) -> bool:
+    """Whether a cell's outputs hold a progress bar, directly or inside a widget (a panel)."""
+    outputs = json.dumps(cell.get("outputs", []))
+    if "%|" in outputs:  # tqdm's text form
+        return True
+    todo = re.findall(r'"model_id": "([0-9a-f]+)"', outputs)
+    seen = set()
+    while todo:
+        mid = todo.pop()
+        if mid in seen or mid not in state:
+            continue
+        seen.add(mid)
+        # Saved notebook metadata nests the state; a live client's widget_state does not.
+        model = state[mid].get("model_name") or state[mid].get("_model_name")
+        if model in ("FloatProgressModel", "IntProgressModel"):
+            return True
+        inner = json.dumps(state[mid].get("state", state[mid]))
+        todo += re.findall(r"IPY_MODEL_([0-9a-f]+)", inner)
+        todo += re.findall(r'"model_id": "([0-9a-f]+)"', inner)
+    return False
+
+
+def slow_cells_without_progress(nb, limit: float = SLOW_CELL_S, state: dict | None = None
+                                ) -> list[str]:
+    """Code cells that ran longer than ``limit`` seconds and showed no progress bar.
+
+    ``state`` is the executing client's ``widget_state`` (testbook runs cell by cell and never
+    writes it into the notebook's metadata).
+    """
+    if state is None:
+        state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    found = []
+    for n, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        took = _seconds(cell)
+        if took > limit and not _shows_progress(cell, state):
+            first = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
+            found.append(f"cell {n} ran {took:.1f} s without a progress bar: {first}")
+    return found
+
+
 @contextmanager
 def execute(name: str, timeout: int = 900):
     """The executed notebook ``name`` (e.g. '00_start_here') as a testbook client.
 
-    Also checks the house rules for every chart the notebook drew.
+    Also checks the house rules for every chart the notebook drew, and that every cell
+    that ran longer than a few seconds showed a progress bar.
     """
     with testbook(NOTEBOOKS / f"{name}.ipynb", execute=True, timeout=timeout) as tb:
-        problems = chart_problems(tb.nb)
-        assert not problems, "charts break the house rules:\n" + "\n".join(problems)
+        problems = chart_problems(tb.nb) + slow_cells_without_progress(tb.nb, state=tb.widget_state)
+        assert not problems, "cells break the house rules:\n" + "\n".join(problems)
         yield tb
