@@ -122,15 +122,20 @@ def per_op_ns(make: Callable[[], tuple[Callable, Callable]], capacity: int, n: i
 
 
 def compare(capacity: int = 1000, n: int = 200_000, repeats: int = 5,
-            names: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
-    """ns/op for every contender, best of ``repeats`` rounds that interleave the contenders."""
+            names: Sequence[str] | None = None, progress=None) -> dict[str, dict[str, float]]:
+    """ns/op for every contender, best of ``repeats`` rounds that interleave the contenders.
+
+    ``progress`` (e.g. ``tqdm``) wraps the rounds.
+    """
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
     makers = contenders(capacity)
     if names is not None:
         makers = {k: v for k, v in makers.items() if k in names}
     best: dict[str, dict[str, float]] = {}
-    for r in range(repeats):
+    rounds = range(repeats) if progress is None else progress(range(repeats), desc="rounds",
+                                                              leave=False)
+    for r in rounds:
         for name, make in makers.items():
             run = per_op_ns(make, capacity, n, seed=r)
             slot = best.setdefault(name, dict(run))

@@ -18,6 +18,7 @@ import redis
 from ..codec import dumps, loads
 from ..keys import Keys
 from ..metrics import percentile
+from ..progress import counting
 from .local import ClusterError, LocalCluster
 from .slots import key_slot
 
@@ -317,13 +318,15 @@ def fast_restart_loss(cluster: LocalCluster, keys: Keys, n: int = 100) -> dict:
 
 
 def lost_invalidation(cluster: LocalCluster, keys: Keys, pause_ms: int = 4000,
-                      limit_s: float = 30.0) -> dict:
+                      limit_s: float = 30.0, progress: bool = False) -> dict:
     """An acknowledged DEL that never reached the replica, then a failover: the old value is back.
 
     The replica is stalled with CLIENT PAUSE WRITE (it then holds back the replication stream),
     the cache entry is deleted on the master (acknowledged; WAIT shows 0 replicas have it), and
     the master crashes. The promoted replica still serves the value the DEL removed.
+    ``progress`` shows a bar over those stages.
     """
+    bar = counting(4, "pause, DEL, crash, failover", unit="stage", enabled=progress)
     master = cluster.masters()[0]
     replica = cluster.replicas_of(master["id"])[0]
     key = keys_in_slots(keys.child("inval"), master["slots"], 1)[0]
@@ -334,6 +337,7 @@ def lost_invalidation(cluster: LocalCluster, keys: Keys, pause_ms: int = 4000,
     deleted = writer.delete(key)  # the invalidation after a database update: acknowledged
     replicated = writer.execute_command("WAIT", 1, 100)
     writer.close()
+    bar.update()
     t0 = time.monotonic()
     cluster.kill(master["port"])
     rc = cluster.client(socket_timeout=1.0, socket_connect_timeout=0.5)
@@ -345,12 +349,16 @@ def lost_invalidation(cluster: LocalCluster, keys: Keys, pause_ms: int = 4000,
             break
         except (redis.RedisError, OSError):
             time.sleep(0.05)
+    bar.update()
     time.sleep(max(0.0, pause_ms / 1000 - (time.monotonic() - t0)) + 0.2)
     later = rc.get(key)  # after the pause ended: still there, the DEL is gone for good
     rc.delete(key)
     rc.close()
+    bar.update()
     cluster.restart(master["port"])
     cluster.wait_healthy(60)
+    bar.update()
+    bar.close()
     return {"set_on_replica": before, "del_acknowledged": deleted, "del_on_replicas": replicated,
             "served_after_failover": None if value is None else loads(value),
             "served_after_pause": None if later is None else loads(later), "failover_s": took}

@@ -22,6 +22,7 @@ from pathlib import Path
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
+from ..progress import counting
 from ..server import (
     RedisProcess,
     RedisUnavailable,
@@ -151,22 +152,32 @@ class LocalCluster:
         self._write_state()
         return proc
 
-    def start(self, timeout: float = 60.0) -> LocalCluster:
-        """Start the nodes, assign slots, join them, attach replicas, and wait until healthy."""
+    def start(self, timeout: float = 60.0, *, progress: bool = False) -> LocalCluster:
+        """Start the nodes, assign slots, join them, attach replicas, and wait until healthy.
+
+        ``progress`` shows a bar over those steps (one per node, then forming, then healthy).
+        """
         if any(proc.is_alive() for proc in self.nodes.values()):
             return self  # already running: start() twice is harmless
+        n_nodes = self.n_masters * (1 + self.n_replicas)
+        bar = counting(n_nodes + 2, "starting the cluster", unit="step", enabled=progress)
         with self._lock():
             self._claim()
             self.nodes, self.bus_ports = {}, {}
             _LIVE.add(self)
             try:
-                for _ in range(self.n_masters * (1 + self.n_replicas)):
+                for _ in range(n_nodes):
                     self._spawn()
+                    bar.update()
                 self._form()
+                bar.update()
                 self.wait_healthy(timeout)
+                bar.update()
             except BaseException:
                 self._stop_nodes()
                 raise
+            finally:
+                bar.close()
         return self
 
     def _form(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..progress import counting
 from .local import LocalCluster
 from .slots import SLOTS
 
@@ -64,8 +65,12 @@ def move_slot(cluster: LocalCluster, slot: int, dst_port: int) -> int:
     return finish_migration(cluster, slot, src_port, dst_port)
 
 
-def move_slots(cluster: LocalCluster, slots: Iterable[int], dst_port: int) -> int:
-    """Move many slots to ``dst_port``, pipelined per node; return the number of keys moved."""
+def move_slots(cluster: LocalCluster, slots: Iterable[int], dst_port: int, *,
+               progress: bool = False) -> int:
+    """Move many slots to ``dst_port``, pipelined per node; return the number of keys moved.
+
+    ``progress`` shows a bar over the slots as their keys migrate.
+    """
     slots = sorted(set(slots))
     owners = cluster.slot_map()
     by_src: dict[int, list[int]] = {}
@@ -75,6 +80,8 @@ def move_slots(cluster: LocalCluster, slots: Iterable[int], dst_port: int) -> in
     ids = {p: cluster.node_id(p) for p in {*by_src, dst_port}}
     dst = cluster.node_client(dst_port, socket_timeout=30)
     moved = 0
+    bar = counting(sum(map(len, by_src.values())), "slots migrated", unit="slot",
+                   enabled=progress)
     for src_port, mine in by_src.items():
         src = cluster.node_client(src_port, socket_timeout=30)
         pipe = dst.pipeline(transaction=False)
@@ -91,6 +98,8 @@ def move_slots(cluster: LocalCluster, slots: Iterable[int], dst_port: int) -> in
         for s, n in zip(mine, pipe.execute(), strict=True):
             if n:
                 moved += migrate_keys(cluster, s, src_port, dst_port, batch=500)
+            bar.update()
+    bar.close()
     masters = [m["port"] for m in cluster.masters()]
     for port in [dst_port, *by_src, *(p for p in masters if p != dst_port and p not in by_src)]:
         pipe = cluster.node_client(port, socket_timeout=30).pipeline(transaction=False)
@@ -100,11 +109,11 @@ def move_slots(cluster: LocalCluster, slots: Iterable[int], dst_port: int) -> in
     return moved
 
 
-def rebalance_onto(cluster: LocalCluster, new_port: int) -> list[int]:
+def rebalance_onto(cluster: LocalCluster, new_port: int, *, progress: bool = False) -> list[int]:
     """Give an empty master its fair share: 1/N of the slots, taken evenly from the others.
 
     Only those slots move (the minimum), which is why adding a node to a Redis Cluster moves
-    about 1/N of the keys. Returns the slots that moved.
+    about 1/N of the keys. Returns the slots that moved. ``progress``: see :func:`move_slots`.
     """
     owners = cluster.slot_map()
     donors = sorted({p for p in owners if p != new_port})
@@ -115,7 +124,7 @@ def rebalance_onto(cluster: LocalCluster, new_port: int) -> list[int]:
         theirs = [s for s, p in enumerate(owners) if p == port]
         give = max(0, len(theirs) - fair[i])
         take += theirs[len(theirs) - give:]  # the top of each range, as redis-cli does
-    move_slots(cluster, take, new_port)
+    move_slots(cluster, take, new_port, progress=progress)
     cluster._wait(lambda: all(cluster._state_ok(p) for p in cluster.nodes
                               if cluster.nodes[p].is_alive()), 30, "the cluster did not settle")
     return take

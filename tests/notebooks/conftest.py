@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from contextlib import contextmanager
 from datetime import datetime
@@ -14,8 +15,9 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 PLOTLY = "application/vnd.plotly.v1+json"
 WIDGET = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-# A cell that runs longer than this (FAST mode) must show a progress bar.
-SLOW_CELL_S = 3.0
+# A cell that runs longer than this must show a progress bar. The workshop-size rule is ~3 s;
+# FAST mode runs the same cells smaller, and 5 s leaves room for a slow CI machine.
+SLOW_CELL_S = float(os.environ.get("CACHELAB_SLOW_CELL_S", "5"))
 
 
 def _text(title) -> str:
