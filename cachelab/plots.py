@@ -82,6 +82,12 @@ def ladder(rows: Sequence[Mapping], title: str = "Latency ladder: measured here 
     nominal = [row.get("nominal_ns") for row in rows]
     fig.add_trace(go.Scatter(x=levels, y=nominal, mode="markers", name="brief's nominal figure",
                              marker={"symbol": "diamond", "size": 12}))
+    # Long level names: slant them and give them room; the legend goes in the empty top-left
+    # corner (the ladder climbs to the right), clear of the labels.
+    fig.update_xaxes(tickangle=-30, automargin=True)
+    fig.update_layout(height=520, margin={"b": 40},
+                      legend={"orientation": "v", "x": 0.01, "y": 0.99, "xanchor": "left",
+                              "yanchor": "top", "bgcolor": "rgba(255,255,255,0.8)"})
     return fig
 
 
