@@ -6,11 +6,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help lab test redis redis-stop doctor reset html lint strip bench screenshots clean
+# Test files run in parallel on this many pytest-xdist workers (1 = serially, in one process).
+TEST_WORKERS ?= auto
+XDIST := $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
+# The edit-test loop: unit tests and notebooks 00-02, no browser.
+QUICK := tests/test_*.py tests/notebooks/test_0[0-2]_*.py tests/notebooks/test_house_rules.py \
+  -m "not slow"
+
+.PHONY: help lab test test-quick test-stress redis redis-stop doctor reset html lint strip bench \
+  screenshots clean
 
 help:
 	@echo "make lab    - set up .venv, make sure Redis runs, open JupyterLab at notebook 00"
 	@echo "make test   - set up .venv, make sure Redis runs, run the whole test suite (FAST mode)"
+	@echo "make test-quick  - unit tests + notebooks 00-02, no browser (the edit-test loop)"
+	@echo "make test-stress - the timing-prone tests RUNS times with every core busy"
 	@echo "make doctor | reset | html | lint | strip | bench | screenshots | redis-stop | clean"
 
 $(STAMP): pyproject.toml
@@ -31,7 +41,14 @@ lab: redis
 	  notebooks/00_start_here.ipynb
 
 test: redis
-	CACHELAB_FAST=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	CACHELAB_FAST=1 $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+
+test-quick: redis
+	CACHELAB_FAST=1 $(BIN)/python -m pytest $(XDIST) $(QUICK) $(PYTEST_ARGS)
+
+# RUNS rounds (default 10) within BUDGET_S seconds; see tools/stress-test.sh.
+test-stress: redis
+	tools/stress-test.sh $(or $(RUNS),10) $(or $(BUDGET_S),5400)
 
 doctor: $(STAMP)
 	@$(BIN)/cachelab doctor

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ..codec import dumps, loads
 from ..keys import Keys
@@ -117,16 +119,22 @@ class FailoverRun:
 
 def run_failover(cluster: LocalCluster, keys: Keys, db, *, users: int = 300, threads: int = 6,
                  before_s: float = 2.0, after_s: float = 3.0, limit_s: float = 30.0,
-                 ttl: int = 600, victim: int = 0, seed: int = 13, progress=None) -> FailoverRun:
+                 ttl: int = 600, victim: int = 0, seed: int = 13, retries: int = 0,
+                 progress=None) -> FailoverRun:
     """Run cache-aside load on ``cluster``, SIGKILL master number ``victim`` and record everything.
 
     Reads fall back to the database when the cache errors (a documented graceful fallback), so
     the run shows the dip in hit ratio and the extra database load while slots have no master.
+    ``retries`` is how often redis-py retries a failed command itself (its default is 10, each
+    after reloading the slot map). 0 makes every logged operation one attempt: a cache read fails
+    fast to the database, and a failed write is counted as failed instead of being hidden inside
+    a call that retries across the whole outage (on a busy machine 11 attempts span it).
     Stops ``after_s`` seconds after the victim's slots take writes again, or at ``limit_s``.
     ``progress`` (e.g. ``tqdm.auto.tqdm``) shows the seconds since the kill as they pass.
     """
-    if users < 1 or threads < 1 or before_s < 0 or after_s < 0 or limit_s <= 0:
-        raise ValueError("users and threads must be >= 1, durations >= 0 (limit_s > 0)")
+    if users < 1 or threads < 1 or before_s < 0 or after_s < 0 or limit_s <= 0 or retries < 0:
+        raise ValueError("users and threads must be >= 1, durations and retries >= 0 "
+                         "(limit_s > 0)")
     master = cluster.masters()[victim]
     attached = cluster.replicas_of(master["id"])
     if not attached:
@@ -135,7 +143,8 @@ def run_failover(cluster: LocalCluster, keys: Keys, db, *, users: int = 300, thr
     replica = attached[0]
     watcher_port = next(m["port"] for m in cluster.masters() if m["id"] != master["id"])
     run = FailoverRun(cluster.node_timeout_ms, master["port"], replica["port"])
-    rc = cluster.client(socket_timeout=1.0, socket_connect_timeout=0.5)
+    rc = cluster.client(socket_timeout=1.0, socket_connect_timeout=0.5,
+                        retry=Retry(NoBackoff(), retries))
     user_keys = {uid: keys("user", uid) for uid in range(1, users + 1)}
     victim_users = {uid for uid, k in user_keys.items()
                     if any(lo <= key_slot(k) <= hi for lo, hi in master["slots"])}

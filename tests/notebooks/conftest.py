@@ -20,6 +20,19 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 SLOW_CELL_S = float(os.environ.get("CACHELAB_SLOW_CELL_S", "5"))
 
 
+def load_allowance() -> float:
+    """How many times longer a cell takes now than on an idle machine, at least 1.
+
+    The run queue per core (1-minute load average / cores): with two busy loops on two cores a
+    cell gets about half a core, so it takes about twice as long. The slow-cell rule is about
+    the cell's work, not about what else the machine is doing.
+    """
+    try:
+        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    except OSError:  # no load average on this platform
+        return 1.0
+
+
 def _text(title) -> str:
     return (title.get("text") or "") if isinstance(title, dict) else str(title or "")
 
@@ -92,13 +105,16 @@ def _shows_progress(cell, state: dict) -> bool:
     return False
 
 
-def slow_cells_without_progress(nb, limit: float = SLOW_CELL_S, state: dict | None = None
+def slow_cells_without_progress(nb, limit: float | None = None, state: dict | None = None
                                 ) -> list[str]:
     """Code cells that ran longer than ``limit`` seconds and showed no progress bar.
 
+    ``limit`` defaults to SLOW_CELL_S times the machine's current :func:`load_allowance`.
     ``state`` is the executing client's ``widget_state`` (testbook runs cell by cell and never
     writes it into the notebook's metadata).
     """
+    if limit is None:
+        limit = SLOW_CELL_S * load_allowance()
     if state is None:
         state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     found = []

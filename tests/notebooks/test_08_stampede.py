@@ -87,8 +87,14 @@ def test_pitfalls_shown_live(results):
     dead = results["dead_holder"]
     assert dead["outcome"] == "miss" and dead["left_s"] > 0
     assert dead["waited_s"] >= dead["left_s"] - 0.01  # nobody got in before the TTL ran out
+    # Jitter's mechanism, read back from Redis (PTTL right after the batch write): one expiry
+    # instant without it, a spread of hundreds of ms with it. The per-100 ms peaks it causes are
+    # quoted by the notebook, not asserted: a loaded machine that stalls the load generator for
+    # longer than the spread turns any slope back into a burst.
     jit = results["jitter"]
-    assert jit["peak_no_jitter"] > jit["peak_jitter"]
+    assert jit["expiry_span_ms_no_jitter"] < 50
+    assert jit["expiry_span_ms_jitter"] > 4 * 50
+    assert jit["queries_no_jitter"] >= jit["keys"] and jit["queries_jitter"] >= jit["keys"]
 
 
 def test_peers_ran_on_the_same_workload(results):
