@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 
+from . import children
 from .aside import check_fields
 from .breaker import CircuitBreaker
 from .codec import CodecError
@@ -191,6 +192,7 @@ class ReadThroughCache:
 def _process_burst(url: str, db_path: str, latency_ms: float, prefix: str, callers: int,
                    item_id: int, gate, out) -> None:
     """One worker process: its own cache (and single-flight), a thread burst once all are ready."""
+    children.worker_started()
     from .server import connect
     from .workload import burst
 
@@ -221,6 +223,7 @@ def burst_across_processes(url: str, db: Database, keys: Keys, *, processes: int
     try:
         for p in procs:
             p.start()
+            children.track(p.pid, "read-through burst worker")
         counts = [out.get(timeout=120) for _ in procs]
     finally:
         for p in procs:  # a worker that failed or hangs must not outlive the call
@@ -230,4 +233,5 @@ def burst_across_processes(url: str, db: Database, keys: Keys, *, processes: int
             if p.is_alive():
                 p.terminate()
                 p.join(5)
+            children.untrack(p.pid)
     return counts
