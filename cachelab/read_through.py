@@ -132,8 +132,9 @@ class ReadThroughCache:
         if item_ids is None or isinstance(item_ids, (str, bytes)):
             raise TypeError(f"get_many takes an iterable of int ids, e.g. [1, 2, 3]; got "
                             f"{type(item_ids).__name__} {item_ids!r}")
-        ids = list(dict.fromkeys(item_ids))
-        keys = [self.store.key(i) for i in ids]
+        # Check before de-duplicating: a dict would merge True into 1 and choke on a list.
+        by_id = {i: self.store.key(i) for i in list(item_ids) if self.store.key(i)}
+        ids, keys = list(by_id), list(by_id.values())
         start = time.perf_counter()
         found = self.store.lookup_many(keys)
         out: dict[int, Any] = {}
