@@ -37,8 +37,13 @@ def _redis(args: argparse.Namespace) -> int:
     return 0
 
 
-def _doctor(_: argparse.Namespace) -> int:
+def _doctor(args: argparse.Namespace) -> int:
+    from .children import stop_leftovers
     from .doctor import doctor
+
+    if args.stop_leftovers:
+        for x in stop_leftovers():
+            print(f"stopped {x['what']} pid {x['pid']} (left by process {x['owner']})")
 
     report = doctor()
     print(report)
@@ -69,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="status as JSON")
     p.set_defaults(func=_redis)
     p = sub.add_parser("doctor", help="report what cachelab found and what to fix")
+    p.add_argument("--stop-leftovers", action="store_true",
+                   help="stop servers and workers whose notebook kernel died")
     p.set_defaults(func=_doctor)
     p = sub.add_parser("reset", help="delete cachelab's keys (prefix-scoped, SCAN + UNLINK)")
     p.add_argument("--namespace", help="only one notebook's keys, e.g. 08")

@@ -6,6 +6,8 @@ import json
 import math
 from typing import Any
 
+from .checks import CachelabValueError
+
 __all__ = ["CodecError", "dumps", "loads", "MAX_VALUE_BYTES"]
 
 #: Largest encoded value we agree to cache. Redis allows 512 MB, but a cached
@@ -13,7 +15,7 @@ __all__ = ["CodecError", "dumps", "loads", "MAX_VALUE_BYTES"]
 MAX_VALUE_BYTES = 8 * 1024 * 1024
 
 
-class CodecError(ValueError):
+class CodecError(CachelabValueError):
     """A value cannot be encoded for the cache, or cached bytes cannot be decoded."""
 
 

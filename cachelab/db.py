@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from .checks import CachelabValueError, row_id
 from .settings import home
 
 __all__ = ["Database", "TABLES", "USER_FIELDS", "DEFAULT_LATENCY_MS"]
@@ -56,10 +57,7 @@ _EPOCH = 1_700_000_000.0  # fixed so that seeding is deterministic
 
 
 def _check_id(value, what: str = "user id") -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int, got {type(value).__name__} {value!r}; "
-                        "convert it first, e.g. int(request_id)")
-    return value
+    return row_id(value, what)
 
 
 def _check_table(table: str) -> str:
@@ -253,11 +251,18 @@ class Database:
         """Add a user and return its row."""
         if user_id is not None:
             _check_id(user_id)
-        rows = self.query(
-            "INSERT INTO users (id, name, email, country, plan, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
-            (user_id, name, email, country, plan, time.time()),
-        )
+        try:
+            rows = self.query(
+                "INSERT INTO users (id, name, email, country, plan, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                (user_id, name, email, country, plan, time.time()),
+            )
+        except sqlite3.IntegrityError as exc:  # nothing was inserted: the statement failed whole
+            column = str(exc).rsplit(".", 1)[-1]
+            taken = f"user id {user_id}" if column == "id" else f"{column} {locals()[column]!r}"
+            raise CachelabValueError(f"cannot create the user: {taken} is already taken "
+                                     f"(the database says: {exc}); pick another or update "
+                                     "the existing row") from None
         return rows[0]
 
     def delete_user(self, user_id: int) -> bool:

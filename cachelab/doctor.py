@@ -112,6 +112,16 @@ def _check_redis(report: Report) -> redis.Redis | None:
     return r
 
 
+def _check_leftovers(report: Report) -> None:
+    from .children import leftovers
+
+    found = leftovers()
+    report.add("leftover processes", "warn" if found else "ok",
+               ", ".join(f"{x['what']} pid {x['pid']} (its kernel {x['owner']} is gone)"
+                         for x in found) or "none: every server or worker has a live owner",
+               "cachelab doctor --stop-leftovers stops them" if found else "")
+
+
 def doctor() -> Report:
     """Look at everything cachelab depends on and report it."""
     report = Report()
@@ -159,5 +169,6 @@ def doctor() -> Report:
         report.add("docker", "ok" if engine else "info",
                    "engine running" if engine else "client only, no engine answering",
                    "" if engine else "docker compose needs a running engine; cachelab works without it")
+    _check_leftovers(report)
     report.add("FAST mode", "info", "on (small loads)" if fast() else "off (workshop-size runs)")
     return report

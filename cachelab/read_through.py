@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 
+from . import children
 from .aside import check_fields
 from .breaker import CircuitBreaker
 from .codec import CodecError
@@ -131,8 +132,9 @@ class ReadThroughCache:
         if item_ids is None or isinstance(item_ids, (str, bytes)):
             raise TypeError(f"get_many takes an iterable of int ids, e.g. [1, 2, 3]; got "
                             f"{type(item_ids).__name__} {item_ids!r}")
-        ids = list(dict.fromkeys(item_ids))
-        keys = [self.store.key(i) for i in ids]
+        # Check before de-duplicating: a dict would merge True into 1 and choke on a list.
+        by_id = {i: self.store.key(i) for i in list(item_ids) if self.store.key(i)}
+        ids, keys = list(by_id), list(by_id.values())
         start = time.perf_counter()
         found = self.store.lookup_many(keys)
         out: dict[int, Any] = {}
@@ -191,6 +193,7 @@ class ReadThroughCache:
 def _process_burst(url: str, db_path: str, latency_ms: float, prefix: str, callers: int,
                    item_id: int, gate, out) -> None:
     """One worker process: its own cache (and single-flight), a thread burst once all are ready."""
+    children.worker_started()
     from .server import connect
     from .workload import burst
 
@@ -221,6 +224,7 @@ def burst_across_processes(url: str, db: Database, keys: Keys, *, processes: int
     try:
         for p in procs:
             p.start()
+            children.track(p.pid, "read-through burst worker")
         counts = [out.get(timeout=120) for _ in procs]
     finally:
         for p in procs:  # a worker that failed or hangs must not outlive the call
@@ -230,4 +234,5 @@ def burst_across_processes(url: str, db: Database, keys: Keys, *, processes: int
             if p.is_alive():
                 p.terminate()
                 p.join(5)
+            children.untrack(p.pid)
     return counts

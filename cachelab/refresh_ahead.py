@@ -20,6 +20,7 @@ from contextlib import nullcontext
 
 import redis
 
+from .checks import count, number
 from .codec import dumps, loads
 from .db import Database
 from .keys import Keys
@@ -69,11 +70,10 @@ class RefreshAhead:
                  metrics: Metrics | None = None):
         self.r, self.db, self.keys = r, db, keys
         self.ttl_ms = int(check_ttl(ttl) * 1000)
-        if refresh_at is not None and not 0 < refresh_at < 1:
+        if refresh_at is not None and not 0 < number("refresh_at", refresh_at) < 1:
             raise ValueError(f"refresh_at is the fraction of the TTL after which to refresh, in "
                              f"(0, 1); got {refresh_at!r}")
-        if not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be a positive int, got {workers!r}")
+        count("workers", workers, hint=" (threads that refresh in the background)")
         self.refresh_at = refresh_at
         fresh_ms = round(self.ttl_ms * refresh_at) if refresh_at else self.ttl_ms
         self.window_ms = self.ttl_ms - fresh_ms  # not ttl * (1 - 0.8): that is 1999.99… ms

@@ -15,6 +15,7 @@ import threading
 import redis
 
 from .breaker import REDIS_DOWN, CircuitBreaker
+from .checks import CachelabValueError, number
 from .codec import CodecError, dumps, loads
 from .keys import Keys
 from .metrics import Metrics
@@ -89,8 +90,9 @@ class RowCache:
         self.ttl = check_ttl(ttl)
         self.negative_ttl = check_ttl(negative_ttl, allow_none=True)
         self.tombstone_ttl = check_ttl(tombstone_ttl)
-        if not 0 <= spread < 1:
-            raise ValueError(f"spread is a fraction in [0, 1), got {spread!r}")
+        if not 0 <= number("spread", spread, low=0) < 1:
+            raise CachelabValueError(f"spread is a fraction in [0, 1), got {spread!r}; "
+                                     "0.1 scatters TTLs by ±10%")
         self.spread = spread
         self.versioned = versioned
         self.breaker = breaker or CircuitBreaker()

@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import redis
 
+from . import children
 from .settings import home
 
 __all__ = [
@@ -196,8 +197,10 @@ class RedisProcess:
             subprocess.run(self.command(), check=True, timeout=timeout, stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         else:
-            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # A child of this process: dies with it (a SIGKILLed kernel leaves no server).
+            self.proc = children.popen(self.command(), what=f"redis-server 127.0.0.1:{self.port}",
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
             _CHILDREN[id(self)] = (os.getpid(), self)
         self._wait_ready(timeout)
         return self
@@ -278,6 +281,7 @@ class RedisProcess:
         if self.proc is not None:
             with contextlib.suppress(Exception):
                 self.proc.wait(timeout=5)
+            children.untrack(self.proc.pid)
 
     def client(self, **kwargs) -> redis.Redis:
         """A redis-py client for this server."""
@@ -438,6 +442,7 @@ def connect(url: str | None = None, *, max_connections: int = 512, pool_timeout:
     The pool makes extra threads wait for a free connection instead of failing with
     MaxConnectionsError (redis-py's default pool refuses past 100 connections).
     """
+    children.sweep()  # servers and workers a killed kernel left behind
     resolution = resolve(url)
     pool = redis.BlockingConnectionPool.from_url(
         resolution.url, max_connections=max_connections, timeout=pool_timeout,

@@ -23,6 +23,7 @@ import redis
 
 from .aside import check_fields, read_row
 from .breaker import CircuitBreaker
+from .checks import row_id
 from .codec import CodecError, dumps, loads
 from .db import USER_FIELDS, Database
 from .keys import Keys
@@ -84,7 +85,7 @@ class WriteThrough:
 
     def update(self, user_id: int, **fields: str) -> dict | None:
         """Commit ``fields`` in a transaction, then write the new row to the cache; return it."""
-        key = self.store.key(user_id)
+        key = self.store.key(row_id(user_id))
         check_fields(fields)
         start = time.perf_counter()
         sets = ", ".join(f"{f} = ?" for f in fields)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import shutil
@@ -10,7 +9,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,6 +21,7 @@ import httpx
 from hishel import CacheOptions, SqliteStorage
 from hishel.httpx import CacheTransport
 
+from .. import children
 from ..server import free_port
 from .headers import etags_match, freshness_lifetime, parse_cache_control, parse_http_date
 
@@ -341,16 +340,6 @@ http {{
 """
 
 
-try:  # loaded now: a preexec_fn must not import (the import lock may be held at fork time)
-    _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-except OSError:
-    _LIBC = None
-
-
-def _die_with_parent() -> None:
-    """In the child: ask Linux to SIGTERM it if the notebook kernel dies first (no orphans)."""
-    if _LIBC is not None:
-        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class NginxEdge:
@@ -390,10 +379,11 @@ class NginxEdge:
         self.port = free_port()
         conf = self.dir / "nginx.conf"
         conf.write_text(self.config())
-        self.proc = subprocess.Popen([self.binary, "-p", str(self.dir), "-c", str(conf),
-                                      "-e", str(self.dir / "error.log")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     preexec_fn=_die_with_parent)
+        # SIGTERM (nginx's fast shutdown) if the kernel that started it dies first.
+        self.proc = children.popen([self.binary, "-p", str(self.dir), "-c", str(conf),
+                                    "-e", str(self.dir / "error.log")], what="nginx",
+                                   sig=signal.SIGTERM, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -416,6 +406,8 @@ class NginxEdge:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc is not None:
+            children.untrack(self.proc.pid)
         if self.proc is not None and self.proc.stderr is not None:
             self.proc.stderr.close()
         self.proc = None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from .. import children
 from ..codec import loads
 from ..db import Database
 from ..keys import Keys, delete_prefix, scan_keys
@@ -169,6 +170,7 @@ class _Reader:
 
 def worker_main(spec: dict, ready, stop, results) -> None:
     """Entry point of one worker process: warm up, report ready, read until told to stop."""
+    children.worker_started()
     import sys
     import threading
 
@@ -262,6 +264,7 @@ def run_strategy(strategy: str, url: str, db: Database, keys: Keys, *, workers: 
              for i in range(workers)]
     for p in procs:
         p.start()
+        children.track(p.pid, "invalidation worker")
     try:
         _wait_ready(procs, ready)
         tags = TagCache(writer, keys.child("tags"), ttl=ttl)
@@ -300,6 +303,7 @@ def run_strategy(strategy: str, url: str, db: Database, keys: Keys, *, workers: 
             p.join(30)
             if p.is_alive():
                 p.kill()
+            children.untrack(p.pid)
     errors = [g["error"] for g in got if "error" in g]
     if errors:
         raise RuntimeError(f"a worker failed: {errors[0]}")

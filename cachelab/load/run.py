@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import children
 from .keysets import HotKey, Zipf
 from .result import OUTCOMES, LoadResult, _result, _span
 
@@ -156,6 +157,7 @@ def _close(request) -> None:
 
 def _worker(factory, keys, plan: _Plan, out: mp.Queue, start: mp.Event, t0_box, grace: float):
     """Entry point of a worker process: build the request function, wait, drive, report."""
+    children.worker_started()
     try:
         request = factory()
         driver = _Driver(request, keys, plan)
@@ -336,6 +338,7 @@ def _run_processes(factory, keys, plans, db, before_start, on_update, update_eve
     try:
         for p in procs:
             p.start()
+            children.track(p.pid, "load worker")
         ready, deadline = 0, time.monotonic() + 120
         while ready < len(procs):
             try:
@@ -380,5 +383,6 @@ def _run_processes(factory, keys, plans, db, before_start, on_update, update_eve
             if p.is_alive():
                 p.kill()
                 p.join(5)
+            children.untrack(p.pid)
     config["unfinished"] = stuck + len(procs) - len(done)
     return _result(rows, db, t0, _span(rows, plans[0].duration), config)

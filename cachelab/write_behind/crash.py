@@ -22,6 +22,7 @@ from pathlib import Path
 
 import redis
 
+from .. import children
 from ..db import Database
 from ..keys import Keys
 from ..progress import advance_to, counting
@@ -46,13 +47,14 @@ def spawn(mode: str, r: redis.Redis, db: Database, keys: Keys, *extra: str,
     logs.mkdir(exist_ok=True)
     with open(logs / f"{keys.prefix.replace(':', '_')}-{mode}.log", "ab") as log:
         # stderr to a file: a traceback from a child is kept, and no pipe can fill and block it
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=log, start_new_session=True)
+        return children.popen(cmd, what=f"write-behind {mode} worker", stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
 
 
 def _kill(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
+    children.untrack(proc.pid)
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 15) -> None:
@@ -62,6 +64,7 @@ def _stop(proc: subprocess.Popen, timeout: float = 15) -> None:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
+    children.untrack(proc.pid)
 
 
 def _next_id(db: Database) -> int:

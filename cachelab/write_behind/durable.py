@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import redis
 
+from ..checks import count
 from ..codec import CodecError
 from ..db import Database
 from ..keys import Keys
@@ -186,6 +187,7 @@ class StreamWorker:
                  backoff_cap: float = 2.0, ttl: float = 300, lock_timeout_ms: int | None = None,
                  metrics: Metrics | None = None,
                  on_batch: Callable[[str, list[str]], None] | None = None):
+        count("batch_size", batch_size, high=1000)
         if not 1 <= batch_size <= 1000:
             raise ValueError(f"batch_size must be 1..1000 (one statement per batch), got {batch_size}")
         self.r, self.db = r, db

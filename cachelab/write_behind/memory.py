@@ -15,6 +15,7 @@ import weakref
 
 import redis
 
+from ..checks import count, number, positive
 from ..db import Database
 from ..keys import Keys
 from ..metrics import Metrics
@@ -44,12 +45,11 @@ class MemoryWriteBehind:
                  batch_size: int = 100, flush_interval: float = 0.05,
                  max_pending: int = 10_000, max_attempts: int = 5, backoff: float = 0.05,
                  metrics: Metrics | None = None):
-        if not 1 <= batch_size <= 1000:
-            raise ValueError(f"batch_size must be 1..1000 (one statement per batch), got {batch_size}")
-        if not flush_interval > 0:
-            raise ValueError(f"flush_interval must be positive seconds, got {flush_interval!r}")
-        if max_pending < batch_size:
-            raise ValueError("max_pending must be at least batch_size")
+        count("batch_size", batch_size, high=1000, hint=" (one statement per batch)")
+        positive("flush_interval", flush_interval, hint=" (seconds)")
+        count("max_pending", max_pending, low=batch_size, hint=" (at least batch_size)")
+        count("max_attempts", max_attempts)
+        number("backoff", backoff, low=0, hint=" (seconds before the first retry)")
         self.db, self.store = db, RecordStore(r, keys, ttl)
         self.batch_size, self.flush_interval = batch_size, flush_interval
         self.max_pending, self.max_attempts, self.backoff = max_pending, max_attempts, backoff
