@@ -13,7 +13,7 @@ XDIST := $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup -
 QUICK := tests/test_*.py tests/notebooks/test_0[0-2]_*.py tests/notebooks/test_house_rules.py \
   -m "not slow"
 
-.PHONY: help lab test test-quick test-stress redis redis-stop doctor reset html lint strip bench \
+.PHONY: help lab venv test test-quick test-stress redis redis-stop doctor reset html lint strip bench \
   screenshots clean
 
 help:
@@ -30,6 +30,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# The environment alone (.ci/run times it as its own phase).
+venv: $(STAMP)
 
 # Prints the URL connect() will use; starts cachelab's own redis-server when nothing answers.
 # Running it twice reuses the first server.

@@ -129,8 +129,11 @@ def slow_cells_without_progress(nb, limit: float | None = None, state: dict | No
 
 
 @contextmanager
-def execute(name: str, timeout: int = 900):
+def execute(name: str, timeout: int = 300):
     """The executed notebook ``name`` (e.g. '00_start_here') as a testbook client.
+
+    ``timeout`` bounds each cell (FAST cells take seconds): a stuck cell fails with the cell's
+    source in the error instead of holding a worker until pytest-timeout ends the whole test.
 
     Also checks the house rules for every chart the notebook drew, and that every cell
     that ran longer than a few seconds showed a progress bar.
