@@ -8,7 +8,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Test files run in parallel on this many pytest-xdist workers (1 = serially, in one process).
 TEST_WORKERS ?= auto
-XDIST := $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
+XDIST := $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 # The edit-test loop: unit tests and notebooks 00-02, no browser.
 QUICK := tests/test_*.py tests/notebooks/test_0[0-2]_*.py tests/notebooks/test_house_rules.py \
   -m "not slow"

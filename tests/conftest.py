@@ -15,34 +15,29 @@ os.environ.setdefault("CACHELAB_FAST", "1")
 from cachelab import Database, Keys, delete_prefix  # noqa: E402
 from cachelab.server import RedisProcess, connect, resolve  # noqa: E402
 
-# Under pytest-xdist (`make test` runs two workers), a test file is the unit of work: its
-# module-scoped fixtures (an executed notebook, a cluster) are then built once. The browser
-# tests share one JupyterLab, so they form one unit. The longest units start first so that
-# neither worker is left with a long one at the end (from `pytest --durations`; an out-of-date
-# order only costs time, never correctness).
+# Under pytest-xdist (`make test` runs two workers with --dist loadfile), a test file is the
+# unit of work, so its module-scoped fixtures (an executed notebook, a cluster) are built once.
+# The longest files start first so that neither worker is left with a long one at the end
+# (from `pytest --durations`; an out-of-date order only costs time, never correctness). The two
+# browser files each start a JupyterLab, so they are kept apart in the order.
 LONGEST_FIRST = [
-    "tests/browser/", "tests/notebooks/test_08_", "tests/notebooks/test_07_",
+    "tests/browser/test_08_", "tests/notebooks/test_08_", "tests/notebooks/test_07_",
     "tests/test_cluster.py", "tests/notebooks/test_12_", "tests/notebooks/test_06_",
-    "tests/notebooks/test_10_", "tests/notebooks/test_13_", "tests/notebooks/test_05_",
-    "tests/notebooks/test_04_", "tests/notebooks/test_01_", "tests/test_stampede.py",
-    "tests/test_exercises.py", "tests/notebooks/test_03_", "tests/notebooks/test_09_",
+    "tests/notebooks/test_10_", "tests/notebooks/test_13_", "tests/browser/test_00_",
+    "tests/notebooks/test_05_", "tests/notebooks/test_04_", "tests/notebooks/test_01_",
+    "tests/test_stampede.py", "tests/test_exercises.py", "tests/notebooks/test_03_",
+    "tests/notebooks/test_09_",
 ]
 
 
-def _unit(nodeid: str) -> str:
-    path = nodeid.split("::")[0]
-    return "tests/browser/" if path.startswith("tests/browser/") else path
-
-
-def _rank(unit: str) -> int:
-    return next((i for i, p in enumerate(LONGEST_FIRST) if unit.startswith(p)), len(LONGEST_FIRST))
+def _rank(nodeid: str) -> int:
+    return next((i for i, p in enumerate(LONGEST_FIRST) if nodeid.startswith(p)),
+                len(LONGEST_FIRST))
 
 
 def pytest_collection_modifyitems(config, items):
-    """Group tests by file for xdist's loadgroup scheduler, longest files first."""
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_unit(item.nodeid)))
-    items.sort(key=lambda item: _rank(_unit(item.nodeid)))  # stable: file order kept inside
+    """The longest files first; inside a file, the file's own order."""
+    items.sort(key=lambda item: _rank(item.nodeid))
 
 
 @pytest.fixture(scope="session")

@@ -138,7 +138,10 @@ def execute(name: str, timeout: int = 300):
     Also checks the house rules for every chart the notebook drew, and that every cell
     that ran longer than a few seconds showed a progress bar.
     """
-    with testbook(NOTEBOOKS / f"{name}.ipynb", execute=True, timeout=timeout) as tb:
+    # execute=False, then execute() inside the block: a cell that fails inside testbook's
+    # __enter__ would leave its kernel running (no __exit__), one per failed notebook.
+    with testbook(NOTEBOOKS / f"{name}.ipynb", execute=False, timeout=timeout) as tb:
+        tb.execute()
         problems = chart_problems(tb.nb) + slow_cells_without_progress(tb.nb, state=tb.widget_state)
         assert not problems, "cells break the house rules:\n" + "\n".join(problems)
         yield tb
