@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["CheckFailed", "expect", "run_check"]
+__all__ = ["CheckFailed", "expect", "run_check", "scratch_db"]
 
 
 class CheckFailed(AssertionError):
     """The learner's answer is wrong; the message says how, in plain words."""
+
+
+def scratch_db(**options):
+    """A seeded :class:`~cachelab.db.Database` in a folder of its own, removed at exit.
+
+    A fixed file name would be shared by everything that runs the same check at once (two
+    kernels, a notebook and the test suite): one would reseed it under the other.
+    """
+    from .db import Database
+
+    folder = tempfile.mkdtemp(prefix="cachelab-selfcheck-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return Database(Path(folder) / "selfcheck.sqlite", **options)
 
 
 def expect(condition: object, message: str) -> None:

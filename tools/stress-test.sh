@@ -7,8 +7,9 @@
 # busy loop per core runs for the whole run (as a learner's laptop or a shared CI runner would
 # have), each target is run RUNS times, and the script stops starting new rounds once BUDGET_S
 # seconds have passed. TARGETS (space-separated pytest paths) overrides the subset; HOGS the
-# number of busy loops. The report goes to stdout and build/stress-report.md; the exit code is
-# non-zero when any run failed.
+# number of busy loops; PARALLEL=1 runs a round's targets side by side (each its own pytest
+# process: more load still, and a round takes as long as its longest target). The report goes
+# to stdout and build/stress-report.md; the exit code is non-zero when any run failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,7 @@ RUNS=${1:-${RUNS:-10}}
 BUDGET_S=${2:-${BUDGET_S:-5400}}
 HOGS=${HOGS:-$(nproc)}
 PY=${PY:-.venv/bin/python}
+PARALLEL=${PARALLEL:-0}
 DEFAULT_TARGETS="tests/notebooks/test_13_scaling_out.py tests/notebooks/test_08_stampede.py \
 tests/notebooks/test_04_write_behind.py tests/test_cluster.py tests/test_stampede.py \
 tests/test_stampede_lock.py tests/test_write_behind.py tests/test_invalidation_events.py \
@@ -41,18 +43,30 @@ for round in $(seq "$RUNS"); do
   if (( $(date +%s) - start > BUDGET_S )); then
     echo "stress: budget of ${BUDGET_S}s used up after $((round - 1)) rounds"; break
   fi
+  pids=()
+  t0=$(date +%s)
   for t in "${targets[@]}"; do
-    name=$(basename "$t" .py)
-    log="build/stress/${name}.${round}.log"
-    t0=$(date +%s)
-    if CACHELAB_FAST=1 timeout 1200 "$PY" -m pytest -q -p no:cacheprovider "$t" > "$log" 2>&1; then
+    log="build/stress/$(basename "$t" .py).${round}.log"
+    run_one=(env CACHELAB_FAST=1 timeout 1200 "$PY" -m pytest -q -p no:cacheprovider "$t")
+    if [ "$PARALLEL" = 1 ]; then
+      ( "${run_one[@]}" > "$log" 2>&1; echo $? > "$log.rc"; echo $(( $(date +%s) - t0 )) > "$log.s" ) &
+      pids+=($!)
+    else
+      "${run_one[@]}" > "$log" 2>&1; echo $? > "$log.rc"; echo $(( $(date +%s) - t0 )) > "$log.s"
+      t0=$(date +%s)
+    fi
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  for t in "${targets[@]}"; do
+    log="build/stress/$(basename "$t" .py).${round}.log"
+    if [ "$(cat "$log.rc")" = 0 ]; then
       passed[$t]=$(( ${passed[$t]:-0} + 1 )); verdict=pass
     else
       verdict="FAIL (see $log)"
     fi
     ran[$t]=$(( ${ran[$t]:-0} + 1 ))
-    secs[$t]=$(( ${secs[$t]:-0} + $(date +%s) - t0 ))
-    echo "round $round  $name: $verdict  ($(( $(date +%s) - t0 ))s)"
+    secs[$t]=$(( ${secs[$t]:-0} + $(cat "$log.s") ))
+    echo "round $round  $(basename "$t" .py): $verdict  ($(cat "$log.s")s)"
   done
 done
 

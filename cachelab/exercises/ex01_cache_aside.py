@@ -8,14 +8,14 @@ import uuid
 from ..codec import dumps, loads
 from ..db import Database
 from ..keys import Keys, delete_prefix
-from ..selfcheck import expect, run_check
+from ..selfcheck import expect, run_check, scratch_db
 from ..server import connect
 
 
 def _sandbox():
     """A real Redis client, a key builder of this check's own, and a small database (knob off)."""
     return connect(), Keys("01").child("selfcheck", uuid.uuid4().hex), \
-        Database(name="selfcheck01", latency_ms=0, users=200, orders=200)
+        scratch_db(latency_ms=0, users=200, orders=200)
 
 
 def check_1(read_user) -> str:

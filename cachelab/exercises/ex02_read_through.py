@@ -7,9 +7,8 @@ import time
 import uuid
 
 from ..codec import dumps, loads
-from ..db import Database
 from ..keys import Keys, delete_prefix
-from ..selfcheck import expect, run_check
+from ..selfcheck import expect, run_check, scratch_db
 from ..server import connect
 from ..workload import burst
 
@@ -17,7 +16,7 @@ from ..workload import burst
 def check_1(get_many) -> str:
     """Exercise 1: one MGET, then one batch load for all the misses."""
     r, keys = connect(), Keys("02").child("selfcheck", uuid.uuid4().hex)
-    db = Database(name="selfcheck02", latency_ms=0, users=200, orders=200)
+    db = scratch_db(latency_ms=0, users=200, orders=200)
     calls: list[list[int]] = []
 
     def load_many(ids):

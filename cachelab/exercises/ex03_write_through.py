@@ -8,16 +8,15 @@ import uuid
 
 from ..breaker import fast_fail_client
 from ..codec import dumps, loads
-from ..db import Database
 from ..faults import refusing_writes, stopped
 from ..keys import Keys, delete_prefix
-from ..selfcheck import expect, run_check
+from ..selfcheck import expect, run_check, scratch_db
 from ..server import RedisProcess, connect
 
 
 def check_1(write_user) -> str:
     """Exercise 1: database first; then the cache; on a cache failure invalidate, else raise."""
-    db = Database(name="selfcheck03", latency_ms=0, users=200, orders=200)
+    db = scratch_db(latency_ms=0, users=200, orders=200)
     keys = Keys("03").child("selfcheck")
     uid = random.randint(1, 200)
     key = keys("user", uid)

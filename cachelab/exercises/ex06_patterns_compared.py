@@ -6,9 +6,8 @@ import math
 import uuid
 
 from ..compare import PATTERNS, compare_patterns, db_lag_ms, queue_redis, run_pattern, table
-from ..db import Database
 from ..keys import Keys, delete_prefix
-from ..selfcheck import expect, run_check
+from ..selfcheck import expect, run_check, scratch_db
 from ..server import connect
 
 # Exercise 1's service: a third of requests are writes, the database is 40 ms away, 50 users.
@@ -24,7 +23,7 @@ def check_1(choose) -> str:
     """Exercise 1: run the workload through every pattern, then pick by the stated rule."""
     r = connect()
     keys = Keys("06").child("selfcheck", uuid.uuid4().hex[:8])
-    db = Database(name="selfcheck06", latency_ms=0, users=200, orders=0, reset=True)
+    db = scratch_db(latency_ms=0, users=200, orders=0)
     qr, private = None, None
     calls: list[dict] = []
     seen: list[list[dict]] = []
@@ -101,7 +100,7 @@ def check_2(db_lag) -> str:
                f"polls {polls}, acks {acks}: expected {want} ms, got {got}. {why}")
     r = connect()
     keys = Keys("06").child("selfcheck", uuid.uuid4().hex[:8])
-    db = Database(name="selfcheck06_lag", latency_ms=0, users=50, orders=0, reset=True)
+    db = scratch_db(latency_ms=0, users=50, orders=0)
     try:
         lags = {}
         for name in ("write-through", "write-behind (memory)"):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cachelab.server import free_port
+from cachelab.server import RedisProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "build" / "screenshots"
@@ -42,9 +42,15 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def lab(redis_url, tmp_path_factory):
-    """JupyterLab serving a *copy* of the notebooks, so autosave never touches the repo."""
+def lab(tmp_path_factory):
+    """JupyterLab serving a *copy* of the notebooks, so autosave never touches the repo.
+
+    Its kernels get a Redis server and a CACHELAB_HOME of their own: the testbook tests run the
+    same notebooks, maybe at the same moment on another worker, and each notebook's setup cell
+    clears its key prefix and reseeds its database.
+    """
     root = tmp_path_factory.mktemp("lab")
+    redis_server = RedisProcess(workdir=root / "redis").start()
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
     # Render every cell (no windowing), so off-screen outputs exist in the DOM to be checked.
     tracker = root / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
@@ -54,7 +60,8 @@ def lab(redis_url, tmp_path_factory):
     notify.parent.mkdir(parents=True)
     notify.write_text('{"fetchNews": "false", "checkForUpdates": false}')
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "CACHELAB_FAST": "1", "REDIS_URL": redis_url,
+    env = {**os.environ, "CACHELAB_FAST": "1", "REDIS_URL": redis_server.url,
+           "CACHELAB_HOME": str(root / "home"),
            "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"),
            "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(root / ".rt")}
     log = open(root / "lab.log", "w")
@@ -84,6 +91,7 @@ def lab(redis_url, tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+    redis_server.stop()
 
 
 @pytest.fixture(scope="session")
