@@ -9,7 +9,9 @@ from .db import Database
 from .keys import Keys, delete_prefix, escape_glob
 from .metrics import Counters, LatencyRecorder, Metrics
 from .server import RedisProcess, RedisUnavailable, connect, features, server_version
-from .settings import fast, scaled
+from .settings import apply_start_method, fast, scaled
+
+apply_start_method()  # CACHELAB_MP_START=spawn: behave as on macOS / Windows (see settings)
 
 try:
     __version__ = version("cachelab")
