@@ -60,7 +60,9 @@ def test_threshold_moves_with_the_private_servers_setting():
     compact = "listpack" if redis_server_version(find_redis_server()) >= (7, 0, 0) else "ziplist"
     assert enc == {15: compact, 16: compact, 17: "hashtable", 40: "hashtable"}
     size = {row["fields"]: row["hash_bytes"] for row in res["rows"]}
-    assert size[17] > 2 * size[16]  # the conversion is a jump, not a step of one field
+    # The conversion is a jump, not a step of one field: Redis's hash table costs over twice
+    # the listpack here, Valkey 9's denser one (its own hashtable since 8.1) about 1.9 times.
+    assert size[17] > 1.5 * size[16]
     by_value = threshold_sweep([4], value_bytes=40, max_value=32)
     assert by_value["rows"][0]["encoding"] == "hashtable"
 
