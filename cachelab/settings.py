@@ -1,11 +1,12 @@
-"""Run-size switches shared by every notebook: the FAST switch and the project home."""
+"""Run-size switches shared by every notebook: the FAST switch, the project home, the start method."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from pathlib import Path
 
-__all__ = ["FAST", "fast", "scaled", "home"]
+__all__ = ["FAST", "fast", "scaled", "home", "apply_start_method"]
 
 
 def fast() -> bool:
@@ -35,3 +36,20 @@ def home() -> Path:
         path = repo / ".cachelab" if (repo / "pyproject.toml").exists() else Path.home() / ".cachelab"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def apply_start_method() -> str | None:
+    """Make CACHELAB_MP_START (spawn | forkserver | fork) multiprocessing's default start method.
+
+    Linux defaults to fork before Python 3.14; macOS and Windows use spawn and 3.14 forkserver.
+    Setting CACHELAB_MP_START=spawn here runs everything as a learner's Mac would, so a code
+    path that silently needs fork (a lambda target, state set before the fork) fails here too.
+    """
+    method = os.environ.get("CACHELAB_MP_START", "").strip().lower()
+    if not method:
+        return None
+    if method not in multiprocessing.get_all_start_methods():
+        raise ValueError(f"CACHELAB_MP_START={method!r}: use one of "
+                         f"{', '.join(multiprocessing.get_all_start_methods())}")
+    multiprocessing.set_start_method(method, force=True)
+    return method

