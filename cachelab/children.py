@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .settings import home
 
-__all__ = ["Leftover", "die_with_parent", "leftovers", "popen", "stop_leftovers", "sweep",
+__all__ = ["Leftover", "die_with_parent", "leftovers", "pid_alive", "popen", "stop_leftovers", "sweep",
            "track", "untrack", "watch_parent", "worker_started"]
 
 _PR_SET_PDEATHSIG = 1
@@ -126,8 +126,9 @@ def _started(pid: int) -> str | None:
     return None if fields[0] in ("Z", "X") else fields[19]  # a zombie is already dead
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a zombie child of ours is reaped and counts as gone)."""
+    if pid <= 0:  # os.kill(0, ...) would signal our whole process group
         return False
     try:
         os.kill(pid, 0)
@@ -135,7 +136,15 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return _started(pid) is not None
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def _alive(pid: int) -> bool:
+    return pid_alive(pid) and _started(pid) is not None
 
 
 def track(pid: int, what: str) -> None:

@@ -30,6 +30,7 @@ from urllib.parse import quote
 import redis
 
 from . import children, embedded
+from .children import pid_alive as _pid_alive
 from .flavor import (
     FEATURES,
     RedisUnavailable,
@@ -299,23 +300,6 @@ def _wait_stopped(pid: int, stopped: bool, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while _stopped(pid) not in (stopped, None) and time.monotonic() < deadline:
         time.sleep(0.001)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:  # os.kill(0, ...) would signal our whole process group
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still "exists"; reap it if it is ours so it stops counting as alive.
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    return True
 
 
 # --- the managed server ---------------------------------------------------------------

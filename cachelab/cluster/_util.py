@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from ..server import _pid_alive  # one definition for the package; local.py imports it from here
+from ..children import pid_alive as _pid_alive  # one definition; local.py imports it from here
 from ..settings import home
 
 __all__ = ["reap"]
