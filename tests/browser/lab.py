@@ -45,6 +45,17 @@ def run_all(page, timeout: float = 900) -> None:
     wait_idle(page, timeout)
 
 
+def run_through(page, last: int, timeout: float = 900) -> None:
+    """Run cells 0..``last`` (the set-up up to a widget panel) and wait for the kernel."""
+    page.evaluate(f"""() => {{
+        const nb = window.jupyterapp.shell.currentWidget.content;
+        nb.activeCellIndex = {last + 1};
+        return window.jupyterapp.commands.execute('notebook:run-all-above');
+    }}""")
+    page.wait_for_timeout(1000)
+    wait_idle(page, timeout)
+
+
 def errors(page) -> list[str]:
     """Text of every error output shown in the notebook."""
     return [e.inner_text()[:500] for e in page.query_selector_all(ERROR_SELECTOR)]
