@@ -127,4 +127,21 @@ def rebalance_onto(cluster: LocalCluster, new_port: int, *, progress: bool = Fal
     move_slots(cluster, take, new_port, progress=progress)
     cluster._wait(lambda: all(cluster._state_ok(p) for p in cluster.nodes
                               if cluster.nodes[p].is_alive()), 30, "the cluster did not settle")
+    # Nodes not part of a move learn the new owner by gossip; on a busy machine that lags, and
+    # a slot map read from such a node would still show the old owner.
+    cluster._wait(lambda: _owned_everywhere(cluster, take, new_port), 30,
+                  "not every node learned the new owner of the moved slots")
     return take
+
+
+def _owned_everywhere(cluster: LocalCluster, slots: list[int], port: int) -> bool:
+    """Whether every live node's CLUSTER NODES gives all ``slots`` to ``port``."""
+    want = set(slots)
+    for p, proc in cluster.nodes.items():
+        if not proc.is_alive():
+            continue
+        owned = {s for n in cluster.nodes_view(p) if n["port"] == port
+                 for lo, hi in n["slots"] for s in range(lo, hi + 1)}
+        if not want <= owned:
+            return False
+    return True
