@@ -282,7 +282,8 @@ def run_strategy(strategy: str, url: str, db: Database, keys: Keys, *, workers: 
             row = db.update_user(uid, plan=rng.choice(["free", "pro", "team"]),
                                  name=f"User {uid} rev {n}")
             writes.append((time.time(), uid, int(row["version"])))
-            fault_now = not faulted and time.time() - t0 >= fault_at
+            fault_now = (not faulted and time.time() - t0 >= fault_at
+                         and _listeners_up(strategy, admin, spec["channel"], workers))
             _invalidate(strategy, writer, keys, uid, row, ttl, tags, versions, pubsub, stream,
                         fault=fault_now)
             faulted = faulted or fault_now
@@ -335,6 +336,19 @@ def _wait_ready(procs, ready, timeout: float = 120.0) -> None:
         if isinstance(msg, tuple):
             raise RuntimeError(f"worker {msg[1]} failed to start: {msg[2]}")
         waiting -= 1
+
+
+def _listeners_up(strategy: str, r: redis.Redis, channel: str, workers: int) -> bool:
+    """Whether every worker's listener is connected, so the fault really cuts all of them.
+
+    A worker process that a busy machine started late may not have subscribed yet at
+    ``fault_at``; the fault then waits for it (the run's writes go on meanwhile).
+    """
+    if strategy == "stream":
+        return len(listener_ids(r, "cachelab-listener-")) >= workers
+    if strategy.startswith("pubsub"):
+        return int(r.pubsub_numsub(channel)[0][1]) >= workers
+    return True
 
 
 def _invalidate(strategy, r, keys, uid, row, ttl, tags, versions, pubsub, stream, *, fault):
