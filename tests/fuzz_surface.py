@@ -139,7 +139,7 @@ def _slots() -> list[Slot]:
              setup=swb),
         Slot("StreamWriteBehind.write(name=)", maybe_text, lambda c, v, w: w.write(7, name=v),
              setup=swb),
-        Slot("StreamWriteBehind.worker(batch_size)", count,
+        Slot("StreamWriteBehind.worker(batch_size)", lambda v: count(v) and (v <= 1000 or False),
              lambda c, v, w: w.worker(batch_size=v), setup=swb),
         Slot("RefreshAhead(ttl)", ttl, lambda c, v: RefreshAhead(c.r, c.db, c.keys, ttl=v)),
         Slot("RefreshAhead(refresh_at)", lambda v: True if v is None else open_fraction(v),
@@ -231,7 +231,7 @@ def _slots() -> list[Slot]:
         Slot("RedisLock(name)", part, lambda c, v: RedisLock(
             c.r, c.keys("lock", v) if part(v) else v, 5).acquire()),
         Slot("backoff(attempt)", count0, lambda c, v: backoff(v)),
-        Slot("backoff(cap)", positive, lambda c, v: backoff(2, cap=v)),
+        Slot("backoff(cap)", lambda v: non_negative(v) and (v <= 3600 or False), lambda c, v: backoff(2, cap=v)),
         Slot("run_stampede(ttl)", ttl, heavy=True,
              call=lambda c, v: run_stampede(c.r, c.db, c.keys, "lock", ttl=v)),
         Slot("run_stampede(clients)", count, heavy=True,
@@ -320,7 +320,7 @@ def _slots() -> list[Slot]:
         Slot("LocalCluster(name)", folder_name, lambda c, v: LocalCluster(v)),
         Slot("LocalCluster(masters)", lambda v: count(v, 3) and (v <= 50 or None),
              lambda c, v: LocalCluster("fuzz", masters=v)),
-        Slot("LocalCluster(replicas)", count0, lambda c, v: LocalCluster("fuzz", replicas=v)),
+        Slot("LocalCluster(replicas)", lambda v: count0(v) and (v <= 10 or False), lambda c, v: LocalCluster("fuzz", replicas=v)),
         Slot("LocalCluster(node_timeout_ms)", lambda v: count(v, 100) and (v <= 60_000 or False),
              lambda c, v: LocalCluster("fuzz", node_timeout_ms=v)),
     ]
