@@ -242,8 +242,9 @@ def test_fixed_hostile_values(ctx, slot):
 
 
 @pytest.mark.parametrize("slot", SLOTS, ids=repr)
-@settings(max_examples=EXAMPLES, deadline=None,
-          database=None,
+# derandomize: make test draws the same examples every run (no flaky suite); the full run
+# explores new ones each time.
+@settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not FULL,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(value=st.one_of(st.sampled_from(HOSTILE), RANDOM))
 def test_random_values(ctx, slot, value):

@@ -72,7 +72,8 @@ def zipf(n: int, universe: int, alpha: float, *, seed: int = 0) -> list[int]:
     checks.count("universe", universe, high=10**8, hint=" (distinct keys)")
     checks.number("alpha (the skew)", alpha, low=0, hint="; 0 is uniform, 1 is classic Zipf")
     rng = np.random.default_rng(seed)
-    weights = 1.0 / np.arange(1, universe + 1, dtype=np.float64) ** alpha
+    with np.errstate(over="ignore"):  # a huge alpha: rank**alpha is inf, its weight 0 (the limit)
+        weights = 1.0 / np.arange(1, universe + 1, dtype=np.float64) ** alpha
     cdf = np.cumsum(weights)
     cdf /= cdf[-1]
     ranks = np.searchsorted(cdf, rng.random(n), side="right")
@@ -87,7 +88,8 @@ def zipf_top_share(universe: int, alpha: float, sizes) -> list[float]:
     """Probability mass of the ``size`` most popular keys: the long-run hit ratio of a cache
     that knows the popularities and keeps the top keys (the best any policy can do on average
     when requests are independent; a finite run also pays one miss per key first)."""
-    weights = 1.0 / np.arange(1, universe + 1, dtype=np.float64) ** alpha
+    with np.errstate(over="ignore"):  # a huge alpha: rank**alpha is inf, its weight 0 (the limit)
+        weights = 1.0 / np.arange(1, universe + 1, dtype=np.float64) ** alpha
     share = np.cumsum(weights) / weights.sum()
     return [float(share[min(int(s), universe) - 1]) for s in sizes]
 
