@@ -9,6 +9,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from . import checks
+
 __all__ = ["CircuitBreaker", "fast_fail_client", "REDIS_DOWN"]
 
 #: Errors that mean "Redis cannot answer right now" (refused, reset, timed out, loading).
@@ -47,10 +49,10 @@ class CircuitBreaker:
     CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 
     def __init__(self, threshold: int = 3, reset_after: float = 0.5):
-        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
-            raise ValueError(f"threshold must be an int >= 1, got {threshold!r}")
-        if not (isinstance(reset_after, (int, float)) and reset_after > 0):
-            raise ValueError(f"reset_after must be a positive number of seconds, got {reset_after!r}")
+        checks.count("threshold", threshold, hint=" (consecutive failures that open the breaker)")
+        # inf would never probe again, so the breaker could never close.
+        checks.positive("reset_after", reset_after,
+                        hint=" (seconds before an open breaker lets one call probe Redis)")
         self.threshold = threshold
         self.reset_after = float(reset_after)
         self._lock = threading.Lock()

@@ -12,7 +12,7 @@ import re
 
 __all__ = [
     "CachelabError", "CachelabTypeError", "CachelabValueError", "MAX_TTL_S", "SQL_INT_MAX",
-    "SQL_INT_MIN", "count", "name", "number", "positive", "row_id",
+    "SQL_INT_MIN", "count", "fraction", "name", "number", "positive", "row_id",
 ]
 
 #: SQLite INTEGER is a signed 64-bit number; a larger Python int cannot even be bound.
@@ -61,6 +61,14 @@ def positive(what: str, value, *, high: float | None = None, hint: str = "") -> 
     if not 0 < value <= (math.inf if high is None else high):
         limit = "" if high is None else f" and at most {high:g}"
         raise CachelabValueError(f"{what} must be positive{limit}, got {value!r}{hint}")
+    return value
+
+
+def fraction(what: str, value, *, low_open: bool = False, hint: str = "") -> float:
+    """``value`` if it is a finite number in [0, 1) (or (0, 1) with ``low_open``)."""
+    number(what, value, low=0, high=1, low_open=low_open, hint=hint)
+    if value == 1:
+        raise CachelabValueError(f"{what} must be below 1 (a fraction), got {value!r}{hint}")
     return value
 
 

@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from .checks import CachelabValueError
+from .checks import CachelabTypeError, CachelabValueError
 
 __all__ = ["CodecError", "dumps", "loads", "MAX_VALUE_BYTES"]
 
@@ -64,6 +64,9 @@ def loads(data: bytes | str | None) -> Any:
     """Decode bytes written by :func:`dumps`; raise CodecError if they are not JSON."""
     if data is None:
         raise CodecError("nothing to decode (the key was missing); check for None before loads()")
+    if not isinstance(data, (bytes, bytearray, str)):
+        raise CachelabTypeError(f"loads() decodes the bytes or str read from Redis, got "
+                                f"{type(data).__name__}; pass r.get(key), not the value itself")
     try:
         return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -10,13 +10,15 @@ __all__ = ["ROOT", "Keys", "escape_glob", "scan_keys", "delete_matching", "delet
 
 ROOT = "cachelab"
 _GLOB_SPECIAL = "\\*?[]"
+# One C-level pass instead of a Python generator per character (a 10 MB id took seconds).
+_GLOB_TABLE = str.maketrans({ch: "\\" + ch for ch in _GLOB_SPECIAL})
 
 
 def escape_glob(text: str) -> str:
     """Escape ``* ? [ ] \\`` so Redis MATCH treats ``text`` literally."""
     if not isinstance(text, str):
         raise TypeError(f"escape_glob() needs a str, got {type(text).__name__}")
-    return "".join("\\" + ch if ch in _GLOB_SPECIAL else ch for ch in text)
+    return text.translate(_GLOB_TABLE)
 
 
 def _part(part: object) -> str:

@@ -20,7 +20,7 @@ from contextlib import nullcontext
 
 import redis
 
-from .checks import count, number
+from .checks import count, fraction, number, positive
 from .codec import dumps, loads
 from .db import Database
 from .keys import Keys
@@ -327,6 +327,20 @@ def compare_refresh(r: redis.Redis, db: Database, keys: Keys, *, ttl: int = 3,
     found the key already refreshed (duplicates), DB queries, threads, read latency, and time
     series of misses and refreshes for the charts. ``progress`` shows a bar per variant.
     """
+    # All settings first: each variant warms its keys before it runs, so a late refusal
+    # would leave the earlier variants' keys behind.
+    check_ttl(ttl)
+    fraction("refresh_at", refresh_at, low_open=True, hint=" (0.8 refreshes at 80 % of the TTL)")
+    number("latency_ms", latency_ms, low=0, high=60_000)
+    count("readers", readers, high=10_000)
+    positive("duration", duration, high=3600, hint=" (seconds per variant)")
+    count("hot_keys", hot_keys, high=100_000)
+    fraction("write_fraction", write_fraction)
+    count("workers", workers, high=64)
+    unknown = [v for v in variants if v not in ("plain TTL", "brief", "refresh-ahead")]
+    if isinstance(variants, str) or unknown:
+        raise ValueError(f"variants is a tuple of 'plain TTL', 'brief', 'refresh-ahead'; "
+                         f"got {variants!r}")
     ids = list(range(1, hot_keys + 1))
     out: dict = {"params": {"ttl": ttl, "refresh_at": refresh_at, "latency_ms": latency_ms,
                             "readers": readers, "duration": duration, "hot_keys": hot_keys,

@@ -14,6 +14,7 @@ import threading
 
 import redis
 
+from . import checks
 from .breaker import REDIS_DOWN, CircuitBreaker
 from .checks import CachelabValueError, number
 from .codec import CodecError, dumps, loads
@@ -107,10 +108,9 @@ class RowCache:
     # -- keys and TTLs ------------------------------------------------------------------
     def key(self, item_id: int) -> str:
         """The cache key for one id (ints only: None, bools and strings are bugs upstream)."""
-        if type(item_id) is not int:
-            raise TypeError(f"{self.entity} id must be an int, got {type(item_id).__name__} "
-                            f"{item_id!r}; convert it first, e.g. int(request_id)")
-        return self._prefix + str(item_id)
+        # A 64-bit bound too: get_many() builds every key first, so an id no row can have is
+        # refused before any other id of the batch is loaded and cached.
+        return self._prefix + str(checks.row_id(item_id, f"{self.entity} id"))
 
     def ttl_ms(self, negative: bool = False) -> int:
         """A jittered TTL in milliseconds, so keys filled together do not expire together."""

@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from . import checks
+
 __all__ = ["SingleFlight"]
 
 
@@ -35,6 +37,9 @@ class SingleFlight:
 
     def do(self, key: Hashable, fn: Callable[[], Any], timeout: float | None = None) -> Any:
         """Run ``fn`` or wait for the in-flight run for ``key``; return its result."""
+        if timeout is not None:  # Event.wait() treats 0 and negatives as "do not wait at all"
+            checks.positive("timeout", timeout, high=threading.TIMEOUT_MAX,
+                            hint=" (seconds a follower waits; None waits as long as it takes)")
         with self._lock:
             call = self._calls.get(key)
             leader = call is None

@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 
+from .checks import CachelabTypeError, CachelabValueError, count
 from .codec import CodecError, dumps, loads
 from .server import features
 from .ttl import check_ttl
@@ -153,9 +154,10 @@ def expire_fields(r: redis.Redis, key: str, ttl: float, *fields: str) -> list[in
     """
     if not fields:
         raise ValueError("name at least one field")
+    ms = _ms(ttl)  # checked even where the server cannot expire fields: the call is wrong anyway
     if not features(r)["hexpire"]:
         return None
-    return [int(x) for x in r.hpexpire(key, _ms(ttl), *fields)]
+    return [int(x) for x in r.hpexpire(key, ms, *fields)]
 
 
 # --- the same object as one JSON string ----------------------------------------------------
@@ -178,6 +180,9 @@ def update_json_field(r: redis.Redis, key: str, field: str, value: Any, *,
     A read-modify-write: two clients doing it at once overwrite each other's changes. And a
     plain SET clears the key's TTL; ``keep_ttl`` (SET KEEPTTL, Redis >= 6) keeps it.
     """
+    if not isinstance(field, str):  # JSON object keys are str: None would be stored as "null"
+        raise CachelabTypeError(f"field must be a str (a JSON attribute name), got "
+                                f"{type(field).__name__} {field!r:.60}")
     raw = r.get(key)
     if raw is None:
         return False
@@ -270,9 +275,8 @@ def brief_add_tags(r: redis.Redis, key: str, tags: Iterable[str], ttl: int = 360
 # --- lists, sets, sorted sets --------------------------------------------------------------
 
 def _check_cap(cap) -> int:
-    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
-        raise ValueError(f"cap must be a positive int, got {cap!r}")
-    return cap
+    # LTRIM takes a signed 64-bit index; far below that, a list this long would not fit in RAM.
+    return count("cap", cap, high=10**9, hint=" (the most items the list keeps)")
 
 
 def push_recent(r: redis.Redis, key: str, item: str | int, *, cap: int, ttl: float) -> int:
@@ -293,7 +297,7 @@ def push_recent(r: redis.Redis, key: str, item: str | int, *, cap: int, ttl: flo
 
 def recent(r: redis.Redis, key: str, n: int | None = None) -> list[str]:
     """The newest ``n`` items (all when None), newest first, as str."""
-    end = -1 if n is None else n - 1
+    end = -1 if n is None else count("n", n, high=10**9, hint=" (or None for all)") - 1
     return [x.decode() if isinstance(x, bytes) else x for x in r.lrange(key, 0, end)]
 
 
@@ -366,8 +370,12 @@ def cache_ranking(r: redis.Redis, key: str, scores: Mapping[str, float], ttl: fl
     """Replace a cached ranking (DEL + ZADD + PEXPIRE in one MULTI); returns its size."""
     clean: dict[str, float] = {}
     for member, score in scores.items():
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or math.isnan(score):
-            raise TypeError(f"score for {member!r} must be a number, got {score!r}")
+        # ±inf is a valid sorted-set score (a pinned first or last place); NaN is not.
+        if isinstance(score, bool) or not isinstance(score, (int, float)):
+            raise CachelabTypeError(f"score for {member!r:.40} must be a number, got {score!r:.40}")
+        if score != score or (isinstance(score, int) and abs(score) > 1e308):  # NaN; float() overflow
+            raise CachelabValueError(f"score for {member!r:.40} must be a float or ±inf, got "
+                                     f"{score!r:.40}")
         clean[str(member)] = float(score)
     pipe = r.pipeline(transaction=True)
     pipe.delete(key)
@@ -380,8 +388,7 @@ def cache_ranking(r: redis.Redis, key: str, scores: Mapping[str, float], ttl: fl
 
 def top(r: redis.Redis, key: str, n: int = 10) -> list[tuple[str, float]]:
     """The ``n`` highest-scored members with their scores (ZREVRANGE ... WITHSCORES)."""
-    if n < 1:
-        raise ValueError("n must be at least 1")
+    count("n", n, high=10**9, hint=" (how many of the top members)")
     return [(m.decode() if isinstance(m, bytes) else m, s)
             for m, s in r.zrevrange(key, 0, n - 1, withscores=True)]
 
@@ -421,6 +428,8 @@ def counter_race(r: redis.Redis, key: str, *, method: str = "incr", threads: int
     """``threads`` threads each add 1, ``per_thread`` times; count the increments that were lost."""
     if method not in COUNTER_METHODS:
         raise ValueError(f"method must be one of {COUNTER_METHODS}, got {method!r}")
+    count("threads", threads, high=256)
+    count("per_thread", per_thread, high=10**6)
     r.delete(key)
     barrier = threading.Barrier(threads)
     retries = [0] * threads

@@ -19,12 +19,16 @@ from dataclasses import asdict, dataclass, field
 from itertools import accumulate
 from typing import Protocol, runtime_checkable
 
+from . import checks
 from .db import Database
 from .metrics import Metrics, percentile
 
 __all__ = ["Pattern", "WorkloadResult", "burst", "run_workload", "zipf_weights"]
 
 PLANS = ("free", "pro", "team")
+#: Upper bounds of a run: far above a laptop's throughput and a workshop's patience, low enough
+#: that rate * duration_s stays a count the scheduler can loop over.
+MAX_RATE, MAX_DURATION_S = 1e6, 3600.0
 
 
 @runtime_checkable
@@ -109,19 +113,17 @@ def run_workload(pattern: Pattern, db: Database, *, duration_s: float = 3.0, rat
     sleeping). Each is a write with probability ``write_ratio`` (``write(id, plan=...)``),
     otherwise a read; ids 1..``users`` are drawn with Zipf ``skew``.
     """
-    for name, value, lo in (("duration_s", duration_s, 0), ("rate", rate, 0)):
-        if not (isinstance(value, (int, float)) and value > lo):
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    checks.positive("duration_s", duration_s, high=MAX_DURATION_S, hint=" (seconds of load)")
+    # An unbounded rate would schedule more requests than the run could ever send (a hang).
+    checks.positive("rate", rate, high=MAX_RATE, hint=" (requests per second)")
     missing = [a for a in ("metrics", "read", "write") if not hasattr(pattern, a)]
     if missing:
         raise TypeError(f"pattern needs metrics, read(id) and write(id, **fields) (e.g. a "
                         f"CacheAside); {type(pattern).__name__} has no {', '.join(missing)}")
-    if not (isinstance(threads, int) and 1 <= threads <= 256):
-        raise ValueError(f"threads must be an int in 1..256, got {threads!r}")
-    if isinstance(users, bool) or not isinstance(users, int):
-        raise ValueError(f"users must be an int number of distinct ids, got {users!r}")
-    if not (isinstance(write_ratio, (int, float)) and 0 <= write_ratio <= 1):
-        raise ValueError(f"write_ratio must be within [0, 1], got {write_ratio!r}")
+    checks.count("threads", threads, high=256, hint=" (client threads sending the load)")
+    checks.count("users", users, high=10**6, hint=" (distinct ids the load draws from)")
+    checks.number("write_ratio", write_ratio, low=0, high=1,
+                  hint=" (the share of requests that are writes, e.g. 0.05)")
     cum = list(accumulate(zipf_weights(users, skew)))
     before = pattern.metrics.counters.snapshot()
     res = WorkloadResult(pattern=getattr(pattern, "name", type(pattern).__name__),

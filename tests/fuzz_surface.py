@@ -8,118 +8,42 @@ Slots marked heavy start a whole run when given a valid value, so only refusals 
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cachelab.checks import SQL_INT_MAX, SQL_INT_MIN
-
-BIG = 10**6  # counts above this may be refused or accepted: both are fine
-
-
-def _num(v) -> bool:
-    return type(v) in (int, float) and math.isfinite(v)
-
-
-def ttl(v):
-    """A TTL in seconds: positive, finite, at most 1e9."""
-    return _num(v) and 0 < v <= 1e9
-
-
-def ttl_or_none(v):
-    return True if v is None else ttl(v)
-
-
-def positive(v):
-    """A positive finite number without an upper bound in the docs (huge: either is fine)."""
-    if not (_num(v) and v > 0):
-        return False
-    return True if v <= 1e6 else None
-
-
-def non_negative(v):
-    if not (_num(v) and v >= 0):
-        return False
-    return True if v <= 1e6 else None
-
-
-def fraction(v):
-    """A spread or refresh point: [0, 1)."""
-    return _num(v) and 0 <= v < 1
-
-
-def open_fraction(v):
-    return _num(v) and 0 < v < 1
-
-
-def row_id(v):
-    return type(v) is int and SQL_INT_MIN <= v <= SQL_INT_MAX
-
-
-def maybe_row(v):
-    """An id that may or may not have a row (a missing one may be refused)."""
-    return None if row_id(v) else False
-
-
-def maybe_text(v):
-    """A str a column may still refuse (empty for a NOT NULL name)."""
-    return None if isinstance(v, str) else False
-
-
-def count(v, low: int = 1):
-    if type(v) is not int or v < low:
-        return False
-    return True if v <= BIG else None
-
-
-def count0(v):
-    return count(v, 0)
-
-
-def text(v):
-    return isinstance(v, str)
-
-
-def small_text(v):
-    """A str that is not megabytes long (a big one may be refused)."""
-    if not isinstance(v, str):
-        return False
-    return True if len(v) < 10_000 else None
-
-
-def part(v):
-    """A key part or tag: a non-empty str or an int (glob characters and newlines included)."""
-    if isinstance(v, str):
-        return (True if len(v) < 10_000 else None) if v else False
-    return type(v) is int
-
-
-def any_value(v):
-    """Anything: a value JSON can hold is stored, anything else refused."""
-    return None
-
-
-def folder_name(v):
-    """A name that becomes a folder: '', '/', '..' and control characters are refused."""
-    if not isinstance(v, str) or not v or v in (".", "..") or "/" in v or "\\" in v:
-        return False
-    return False if any(ord(ch) < 32 for ch in v) or len(v) > 64 else None
-
-
-def key_text(v):
-    """A Redis key the caller built: a non-empty str."""
-    if not isinstance(v, str) or not v:
-        return False
-    return True if len(v) < 10_000 else None
+from .fuzz_kinds import (
+    _num,
+    any_value,
+    count,
+    count0,
+    folder_name,
+    fraction,
+    key_text,
+    list_item,
+    maybe_row,
+    maybe_text,
+    non_negative,
+    open_fraction,
+    part,
+    positive,
+    row_id,
+    score,
+    small_text,
+    text,
+    ttl,
+    ttl_or_none,
+)
 
 
 @dataclass(frozen=True)
 class Slot:
     name: str
     kind: Callable[[object], bool | None]
-    call: Callable  # (ctx, v) -> result (objects with close() are closed by the runner)
+    call: Callable  # (ctx, v[, obj]) -> result (objects with close() are closed by the runner)
     heavy: bool = False
+    setup: Callable | None = None  # (ctx) -> obj built before the snapshot: its writes are allowed
+    raw_ok: tuple = ()  # built-in errors the docs promise as they are (a dict's unhashable key)
 
     def __repr__(self) -> str:
         return self.name
@@ -158,6 +82,9 @@ def _slots() -> list[Slot]:
     from cachelab.write_behind import MemoryWriteBehind, StreamWriteBehind
     from cachelab.write_through import WriteThrough
 
+    def swb(c):
+        return StreamWriteBehind(c.r, c.db, c.keys, check=False)
+
     def rt(c, **kw):
         return ReadThroughCache(c.r, c.keys, c.db.get_user, entity="user", **kw)
 
@@ -183,7 +110,7 @@ def _slots() -> list[Slot]:
             c.r, c.keys, c.db.get_user, entity=v).get(4)),
         Slot("ReadThroughCache.get(id)", row_id, lambda c, v: rt(c).get(v)),
         Slot("ReadThroughCache.get_many(ids)", row_id, lambda c, v: rt(c).get_many([1, v])),
-        Slot("ReadThroughCache.invalidate(id)", lambda v: type(v) is int, lambda c, v: rt(c).invalidate(v)),
+        Slot("ReadThroughCache.invalidate(id)", row_id, lambda c, v: rt(c).invalidate(v)),
         Slot("WriteThrough(ttl)", ttl, lambda c, v: WriteThrough(c.r, c.db, c.keys, ttl=v)),
         Slot("WriteThrough.get(id)", row_id, lambda c, v: WriteThrough(c.r, c.db, c.keys).get(v)),
         Slot("WriteThrough.update(id)", row_id,
@@ -192,7 +119,7 @@ def _slots() -> list[Slot]:
              lambda c, v: WriteThrough(c.r, c.db, c.keys).update(5, email=v)),
         Slot("MemoryWriteBehind(ttl)", ttl,
              lambda c, v: MemoryWriteBehind(c.r, c.db, c.keys, ttl=v)),
-        Slot("MemoryWriteBehind(batch_size)", count,
+        Slot("MemoryWriteBehind(batch_size)", lambda v: count(v) and (v <= 1000 or False),
              lambda c, v: MemoryWriteBehind(c.r, c.db, c.keys, batch_size=v)),
         Slot("MemoryWriteBehind(flush_interval)", positive,
              lambda c, v: MemoryWriteBehind(c.r, c.db, c.keys, flush_interval=v)),
@@ -206,12 +133,14 @@ def _slots() -> list[Slot]:
              lambda c, v: c.closing(MemoryWriteBehind(c.r, c.db, c.keys)).write(6, name=v)),
         Slot("StreamWriteBehind(ttl)", ttl,
              lambda c, v: StreamWriteBehind(c.r, c.db, c.keys, ttl=v, check=False)),
-        Slot("StreamWriteBehind.write(id)", maybe_row, lambda c, v: c.closing(
-            StreamWriteBehind(c.r, c.db, c.keys, check=False)).write(v, plan="pro")),
-        Slot("StreamWriteBehind.write(name=)", maybe_text, lambda c, v: c.closing(
-            StreamWriteBehind(c.r, c.db, c.keys, check=False)).write(7, name=v)),
-        Slot("StreamWriteBehind.worker(batch_size)", count, lambda c, v: c.closing(
-            StreamWriteBehind(c.r, c.db, c.keys, check=False)).worker(batch_size=v)),
+        # The constructor creates the stream's consumer group (a documented write), so it is
+        # built before the snapshot and only the method call is held to "no partial write".
+        Slot("StreamWriteBehind.write(id)", maybe_row, lambda c, v, w: w.write(v, plan="pro"),
+             setup=swb),
+        Slot("StreamWriteBehind.write(name=)", maybe_text, lambda c, v, w: w.write(7, name=v),
+             setup=swb),
+        Slot("StreamWriteBehind.worker(batch_size)", lambda v: count(v) and (v <= 1000 or False),
+             lambda c, v, w: w.worker(batch_size=v), setup=swb),
         Slot("RefreshAhead(ttl)", ttl, lambda c, v: RefreshAhead(c.r, c.db, c.keys, ttl=v)),
         Slot("RefreshAhead(refresh_at)", lambda v: True if v is None else open_fraction(v),
              lambda c, v: RefreshAhead(c.r, c.db, c.keys, refresh_at=v)),
@@ -302,7 +231,7 @@ def _slots() -> list[Slot]:
         Slot("RedisLock(name)", part, lambda c, v: RedisLock(
             c.r, c.keys("lock", v) if part(v) else v, 5).acquire()),
         Slot("backoff(attempt)", count0, lambda c, v: backoff(v)),
-        Slot("backoff(cap)", positive, lambda c, v: backoff(2, cap=v)),
+        Slot("backoff(cap)", lambda v: non_negative(v) and (v <= 3600 or False), lambda c, v: backoff(2, cap=v)),
         Slot("run_stampede(ttl)", ttl, heavy=True,
              call=lambda c, v: run_stampede(c.r, c.db, c.keys, "lock", ttl=v)),
         Slot("run_stampede(clients)", count, heavy=True,
@@ -326,13 +255,14 @@ def _slots() -> list[Slot]:
         # --- LRU and eviction
         *[Slot(f"{cls.__name__}(capacity)", count, lambda c, v, cls=cls: cls(v))
           for cls in (OrderedDictLRU, LinkedLRU, ThreadSafeLRU)],
-        Slot("LinkedLRU.put(key)", lambda v: None, lambda c, v: LinkedLRU(2).put(v, 1)),
+        Slot("LinkedLRU.put(key)", lambda v: None, lambda c, v: LinkedLRU(2).put(v, 1),
+             raw_ok=(TypeError,)),  # keys are dict keys: the hot path does not re-check hashing
         Slot("make(policy, capacity)", count, lambda c, v: make("LRU", v)),
         Slot("make(name)", lambda v: None if isinstance(v, str) else False,
              lambda c, v: make(v, 10)),
-        Slot("WTinyLFU(window)", open_fraction, lambda c, v: WTinyLFU(100, window=v)),
+        Slot("WTinyLFU(window)", fraction, lambda c, v: WTinyLFU(100, window=v)),
         Slot("simulate(capacity)", count, lambda c, v: simulate("LRU", [1, 2, 1], v)),
-        Slot("zipf(n)", lambda v: count0(v) and (v <= 10_000 or None), lambda c, v: zipf(v, 50, 1.0)),
+        Slot("zipf(n)", lambda v: count(v) and (v <= 10_000 or None), lambda c, v: zipf(v, 50, 1.0)),
         Slot("zipf(alpha)", lambda v: _num(v) and v >= 0 and (v <= 100 or None),
              lambda c, v: zipf(10, 50, v)),
         Slot("scan_polluted(scan_every)", count, lambda c, v: scan_polluted(
@@ -356,13 +286,13 @@ def _slots() -> list[Slot]:
              lambda c, v: st.push_recent(c.r, c.keys("list"), "x", cap=v, ttl=60)),
         Slot("push_recent(ttl)", ttl,
              lambda c, v: st.push_recent(c.r, c.keys("list"), "x", cap=5, ttl=v)),
-        Slot("push_recent(item)", part,
+        Slot("push_recent(item)", list_item,
              lambda c, v: st.push_recent(c.r, c.keys("list"), v, cap=5, ttl=60)),
         Slot("recent(n)", lambda v: True if v is None else count(v),
              lambda c, v: st.recent(c.r, c.keys("list"), v)),
-        Slot("set_tags(tag)", part, lambda c, v: st.set_tags(c.r, c.keys("tags"), [v], 60)),
+        Slot("set_tags(tag)", key_text, lambda c, v: st.set_tags(c.r, c.keys("tags"), [v], 60)),
         Slot("set_tags(ttl)", ttl, lambda c, v: st.set_tags(c.r, c.keys("tags"), ["a"], v)),
-        Slot("cache_ranking(score)", lambda v: _num(v) or False,
+        Slot("cache_ranking(score)", score,
              lambda c, v: st.cache_ranking(c.r, c.keys("rank"), {"a": v}, 60)),
         Slot("top(n)", count, lambda c, v: st.top(c.r, c.keys("rank"), v)),
         Slot("counter_race(threads)", count, heavy=True,
@@ -390,7 +320,7 @@ def _slots() -> list[Slot]:
         Slot("LocalCluster(name)", folder_name, lambda c, v: LocalCluster(v)),
         Slot("LocalCluster(masters)", lambda v: count(v, 3) and (v <= 50 or None),
              lambda c, v: LocalCluster("fuzz", masters=v)),
-        Slot("LocalCluster(replicas)", count0, lambda c, v: LocalCluster("fuzz", replicas=v)),
+        Slot("LocalCluster(replicas)", lambda v: count0(v) and (v <= 10 or False), lambda c, v: LocalCluster("fuzz", replicas=v)),
         Slot("LocalCluster(node_timeout_ms)", lambda v: count(v, 100) and (v <= 60_000 or False),
              lambda c, v: LocalCluster("fuzz", node_timeout_ms=v)),
     ]

@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from cachelab.breaker import CircuitBreaker, fast_fail_client
+from cachelab.checks import CachelabTypeError, CachelabValueError
 
 
 def test_opens_after_threshold_and_probes_once_after_reset():
@@ -41,10 +42,15 @@ def test_success_resets_consecutive_failures():
     assert b.state == "closed"
 
 
-@pytest.mark.parametrize("kwargs", [{"threshold": 0}, {"threshold": 1.5}, {"reset_after": 0},
-                                    {"reset_after": -1}, {"threshold": True}])
-def test_bad_settings_are_rejected(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kwargs, error", [
+    ({"threshold": 0}, CachelabValueError), ({"threshold": 1.5}, CachelabTypeError),
+    ({"reset_after": 0}, CachelabValueError), ({"reset_after": -1}, CachelabValueError),
+    ({"threshold": True}, CachelabTypeError),
+    # True read as 1 s; inf meant an open breaker never probes, so it never closes again
+    ({"reset_after": True}, CachelabTypeError), ({"reset_after": float("inf")}, CachelabValueError),
+    ({"reset_after": float("nan")}, CachelabValueError)])
+def test_bad_settings_are_rejected(kwargs, error):
+    with pytest.raises(error, match=next(iter(kwargs))):
         CircuitBreaker(**kwargs)
 
 

@@ -192,7 +192,7 @@ def test_hit_ratios_agree_with_libcachesim(trace_name, sizes):
 def test_wrong_types_get_errors_that_say_what_to_pass():
     with pytest.raises(TypeError, match="policy name is a str"):
         make(None, 10)
-    with pytest.raises(TypeError, match="n must be an int"):
+    with pytest.raises(TypeError, match="n must be a whole number"):
         zipf("10", 10, 1.0)
     with pytest.raises(TypeError, match="alpha"):
         zipf(10, 10, "1")

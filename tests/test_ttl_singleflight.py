@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from cachelab.checks import CachelabTypeError, CachelabValueError
 from cachelab.singleflight import SingleFlight
 from cachelab.ttl import check_ttl, jitter
 
@@ -60,3 +61,15 @@ def test_single_flight_shares_errors_and_then_retries():
     with pytest.raises(KeyError):
         sf.do("k", lambda: {}["missing"])
     assert sf.do("k", lambda: 42) == 42 and sf.executions == 2
+
+
+@pytest.mark.parametrize("bad, error", [(True, CachelabTypeError), (0, CachelabValueError),
+                                        (-1, CachelabValueError), (float("inf"), CachelabValueError),
+                                        (float("nan"), CachelabValueError), ("5", CachelabTypeError)])
+def test_single_flight_refuses_a_timeout_that_would_not_wait(bad, error):
+    # Event.wait(0 or negative) returns at once: a follower would fail instead of waiting.
+    sf = SingleFlight()
+    with pytest.raises(error, match="timeout"):
+        sf.do("k", lambda: 1, timeout=bad)
+    assert (sf.executions, sf.in_flight()) == (0, 0)  # refused before fn ran or a call was opened
+    assert sf.do("k", lambda: 2, timeout=0.5) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cachelab.aside import CacheAside
+from cachelab.checks import CachelabTypeError, CachelabValueError
 from cachelab.read_through import ReadThroughCache
 from cachelab.workload import Pattern, run_workload, zipf_weights
 from cachelab.write_through import WriteThrough
@@ -40,11 +41,19 @@ def test_zipf_weights():
         zipf_weights(3, -1)
 
 
-@pytest.mark.parametrize("kw", [{"duration_s": 0}, {"rate": -1}, {"threads": 0},
-                                {"write_ratio": 1.5}, {"threads": 2.5}, {"users": "10"}])
-def test_bad_settings(r, db, keys, kw):
-    with pytest.raises(ValueError):
-        run_workload(CacheAside(r, db, keys, ttl=5), db, **kw)
+@pytest.mark.parametrize("kw, error", [
+    ({"duration_s": 0}, CachelabValueError), ({"rate": -1}, CachelabValueError),
+    ({"threads": 0}, CachelabValueError), ({"write_ratio": 1.5}, CachelabValueError),
+    ({"threads": 2.5}, CachelabTypeError), ({"users": "10"}, CachelabTypeError),
+    # inf used to overflow int(rate * duration_s); True passed as 1 thread / 100 % writes
+    ({"rate": float("inf")}, CachelabValueError), ({"rate": 1e300}, CachelabValueError),
+    ({"rate": True}, CachelabTypeError), ({"threads": True}, CachelabTypeError),
+    ({"write_ratio": True}, CachelabTypeError), ({"users": 0}, CachelabValueError)])
+def test_bad_settings(r, db, keys, kw, error):
+    cache = CacheAside(r, db, keys, ttl=5)
+    with pytest.raises(error, match=next(iter(kw))):
+        run_workload(cache, db, **kw)
+    assert cache.metrics.counters.snapshot().get("db_queries", 0) == 0  # refused before any load
 
 
 def test_a_pattern_without_the_surface_is_refused(db):

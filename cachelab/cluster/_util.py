@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from .. import checks
 from ..children import pid_alive as _pid_alive  # one definition; local.py imports it from here
 from ..settings import home
 
@@ -34,7 +35,7 @@ def reap(name: str = "default", base: str | os.PathLike | None = None) -> list[i
     A pid is only killed if its pidfile sits in that cluster's folder *and* the process is still
     a redis-server or valkey-server (pids are reused, so a stale pidfile alone is not enough).
     """
-    folder = Path(base) if base else _clusters_home() / name
+    folder = Path(base) if base else _clusters_home() / checks.name("cluster name", name)
     killed = []
     for pidfile in folder.glob("*/redis.pid"):
         text = pidfile.read_text().strip() if pidfile.exists() else ""

@@ -22,6 +22,7 @@ from pathlib import Path
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
+from .. import checks
 from ..progress import counting
 from ..server import (
     RedisProcess,
@@ -66,14 +67,15 @@ class LocalCluster:
                  node_timeout_ms: int = DEFAULT_NODE_TIMEOUT_MS,
                  base: str | os.PathLike | None = None, binary: str | None = None,
                  args: tuple[str, ...] | list[str] = ()):
-        if masters < 3:
-            # With fewer masters no majority survives the loss of one, so no failover can happen.
-            raise ValueError(f"a Redis Cluster needs at least 3 masters, got {masters}")
-        if replicas < 0:
-            raise ValueError(f"replicas per master must be >= 0, got {replicas}")
-        if not 100 <= node_timeout_ms <= 60_000:
-            raise ValueError(f"node_timeout_ms={node_timeout_ms}: use 100..60000 ms")
-        self.name = name
+        # The name becomes a folder that _claim() empties: '' or '..' would make it the parent
+        # of every cluster (or of .cachelab/) and delete what is there.
+        self.name = checks.name("cluster name", name)
+        # With fewer masters no majority survives the loss of one, so no failover can happen.
+        checks.count("masters", masters, low=3, high=50,
+                     hint=" (a Redis Cluster needs at least 3 masters for a failover)")
+        checks.count("replicas per master", replicas, low=0, high=10)
+        checks.count("node_timeout_ms", node_timeout_ms, low=100, high=60_000,
+                     hint=" (milliseconds; the demo uses 1000)")
         self.n_masters = masters
         self.n_replicas = replicas
         self.node_timeout_ms = int(node_timeout_ms)

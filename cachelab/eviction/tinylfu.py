@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable
 
+from .. import checks
 from .policies import Policy
 
 __all__ = ["FrequencySketch", "WTinyLFU"]
@@ -94,8 +95,8 @@ class WTinyLFU(Policy):
     def __init__(self, capacity: int, *, window: float = 0.01, protected: float = 0.80,
                  sample_factor: int | None = 10, counter_max: int = 15):
         super().__init__(capacity)
-        if not 0 <= window < 1:
-            raise ValueError("window must be a fraction in [0, 1)")
+        checks.fraction("window", window, hint=" (the share of capacity in the window LRU)")
+        checks.fraction("protected", protected, low_open=True)
         self.window_cap = max(1, round(capacity * window)) if capacity > 1 else 0
         main = capacity - self.window_cap
         self.protected_cap = max(0, int(main * protected))

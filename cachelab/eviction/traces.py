@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import checks
+
 __all__ = ["TRACES", "trace_dir", "load_trace", "zipf", "zipf_top_share", "scan_polluted",
            "describe"]
 
@@ -65,17 +67,13 @@ def load_trace(name: str, limit: int | None = None) -> list[int]:
 
 def zipf(n: int, universe: int, alpha: float, *, seed: int = 0) -> list[int]:
     """``n`` requests over keys 0..universe-1, key rank r requested with probability ∝ 1/r^alpha."""
-    for label, value in (("n", n), ("universe", universe)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{label} must be an int, got {type(value).__name__} {value!r}")
-    if n < 1 or universe < 1:
-        raise ValueError("n and universe must be positive")
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
-        raise TypeError(f"alpha (the skew) must be a number, got {type(alpha).__name__} {alpha!r}")
-    if alpha < 0:
-        raise ValueError("alpha (the skew) must be >= 0; 0 is uniform")
+    # The bound keeps the arrays below a few GB: beyond it numpy fails with MemoryError.
+    checks.count("n", n, high=10**8, hint=" (requests in the trace)")
+    checks.count("universe", universe, high=10**8, hint=" (distinct keys)")
+    checks.number("alpha (the skew)", alpha, low=0, hint="; 0 is uniform, 1 is classic Zipf")
     rng = np.random.default_rng(seed)
-    weights = 1.0 / np.arange(1, universe + 1, dtype=np.float64) ** alpha
+    with np.errstate(over="ignore"):  # a huge alpha: rank**alpha is inf, its weight 0 (the limit)
+        weights = 1.0 / np.arange(1, universe + 1, dtype=np.float64) ** alpha
     cdf = np.cumsum(weights)
     cdf /= cdf[-1]
     ranks = np.searchsorted(cdf, rng.random(n), side="right")
@@ -90,7 +88,8 @@ def zipf_top_share(universe: int, alpha: float, sizes) -> list[float]:
     """Probability mass of the ``size`` most popular keys: the long-run hit ratio of a cache
     that knows the popularities and keeps the top keys (the best any policy can do on average
     when requests are independent; a finite run also pays one miss per key first)."""
-    weights = 1.0 / np.arange(1, universe + 1, dtype=np.float64) ** alpha
+    with np.errstate(over="ignore"):  # a huge alpha: rank**alpha is inf, its weight 0 (the limit)
+        weights = 1.0 / np.arange(1, universe + 1, dtype=np.float64) ** alpha
     share = np.cumsum(weights) / weights.sum()
     return [float(share[min(int(s), universe) - 1]) for s in sizes]
 
@@ -99,8 +98,8 @@ def scan_polluted(n: int, universe: int, alpha: float, *, scan_every: int, scan_
                   seed: int = 0) -> list[int]:
     """A Zipf workload interrupted every ``scan_every`` requests by a scan of ``scan_length``
     keys that are each read once and never again (a report, a backup, a crawler)."""
-    if scan_every < 1 or scan_length < 0:
-        raise ValueError("scan_every must be >= 1 and scan_length >= 0")
+    checks.count("scan_every", scan_every, hint=" (requests between two scans)")
+    checks.count("scan_length", scan_length, low=0, high=10**7)
     base = zipf(n, universe, alpha, seed=seed)
     out: list[int] = []
     next_scan_key = universe  # scan keys never collide with the hot keys

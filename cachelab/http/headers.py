@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from email.utils import formatdate, parsedate_to_datetime
 
+from ..checks import CachelabTypeError
+
 __all__ = [
     "HeaderMistake", "CachePolicy", "parse_cache_control", "etag_for", "check_etag",
     "etags_match", "http_date", "parse_http_date", "response_headers", "audit",
@@ -63,6 +65,9 @@ class CachePolicy:
     def __post_init__(self) -> None:
         if isinstance(self.vary, str):
             object.__setattr__(self, "vary", tuple(v.strip() for v in self.vary.split(",") if v.strip()))
+        if not isinstance(self.vary, (tuple, list)) or not all(isinstance(v, str) for v in self.vary):
+            raise CachelabTypeError(f"vary is a tuple of request header names, e.g. "
+                                    f"('Accept-Encoding',), got {self.vary!r:.80}")
         for name in ("max_age", "s_maxage", "stale_while_revalidate", "stale_if_error"):
             _delta(name.replace("_", "-"), getattr(self, name))
         problems = self.problems()
@@ -245,7 +250,11 @@ def response_headers(body: bytes, policy: CachePolicy | None, *, last_modified: 
 
 def audit(headers: Mapping[str, str]) -> list[str]:
     """What is wrong with a response's caching headers, in plain words (empty: nothing found)."""
-    lower = {k.lower(): str(v) for k, v in headers.items()}
+    bad = [(k, v) for k, v in headers.items() if not (isinstance(k, str) and isinstance(v, str))]
+    if bad:  # str(None) would be audited as the header text "None"
+        raise CachelabTypeError(f"header names and values are str (as a response carries them), "
+                                f"got {bad[0]!r:.80}; leave a missing header out")
+    lower = {k.lower(): v for k, v in headers.items()}
     problems = []
     if "cache-control" in lower:
         try:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import redis
 
+from .. import checks
 from ..codec import dumps, loads
 from ..db import Database
 from ..keys import Keys
@@ -56,8 +57,11 @@ def run_avalanche(r: redis.Redis, db: Database, keys: Keys, *, n_keys: int = 200
     Returns the DB query times (seconds since the write) and the peak queries per second.
     """
     check_ttl(ttl)
-    if not 0 <= spread < 1:
-        raise ValueError(f"spread is a fraction in [0, 1), got {spread!r}")
+    checks.count("n_keys", n_keys, high=100_000)
+    checks.fraction("spread", spread, hint=" (0.1 scatters each TTL by ±10 %)")
+    checks.count("readers", readers, high=256)
+    checks.positive("reads_per_s", reads_per_s, high=1e6)
+    checks.positive("bin_s", bin_s, high=3600)
     rng = random.Random(seed)
     ttl_ms = int(ttl * 1000)
 
@@ -129,6 +133,12 @@ def run_adaptive(r: redis.Redis, db: Database, keys: Keys, *, policy: str = "fix
     """
     if policy not in ("fixed", "adaptive"):
         raise ValueError(f"policy is 'fixed' or 'adaptive', got {policy!r}")
+    checks.count("n_keys", n_keys, high=100_000)
+    checks.count("readers", readers, high=256)
+    checks.positive("duration", duration, high=3600, hint=" (seconds)")
+    checks.positive("reads_per_s", reads_per_s, high=1e6)
+    checks.positive("write_rate", write_rate, high=1e6)
+    check_ttl(fixed_ttl)
     keys = keys.child("adaptive", policy)
     weights = [1 / (i ** zipf_s) for i in range(1, n_keys + 1)]
     stop = threading.Event()

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 import redis
 
-from .. import children
+from .. import checks, children
 from ..codec import loads
 from ..db import Database
 from ..keys import Keys, delete_prefix, scan_keys
 from ..metrics import percentile
+from ..ttl import check_ttl
 from .common import CountingRedis, memory_of, store_if_newer
 from .events import (
     NaiveListener,
@@ -242,13 +243,13 @@ def run_strategy(strategy: str, url: str, db: Database, keys: Keys, *, workers: 
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {sorted(STRATEGIES)}")
-    for name, value in (("workers", workers), ("n_users", n_users)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    for name, value in (("write_rate", write_rate), ("ttl", ttl), ("duration", duration),
+    # Checked here, not in the worker processes: there a refusal is only "failed to start".
+    checks.count("workers", workers, high=64, hint=" (reader processes)")
+    checks.count("n_users", n_users, high=10**6)
+    check_ttl(ttl)
+    for name, value in (("write_rate", write_rate), ("duration", duration),
                         ("reads_per_s", reads_per_s)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
+        checks.positive(name, value, high=1e6)
     keys = keys.child(strategy)
     admin = redis.Redis.from_url(url)
     delete_prefix(admin, keys)

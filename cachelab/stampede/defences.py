@@ -18,6 +18,8 @@ from typing import Any
 
 import redis
 
+from .. import checks
+from ..checks import MAX_TTL_S, CachelabTypeError
 from ..codec import dumps, loads
 from ..metrics import Counters
 from ..singleflight import SingleFlight
@@ -35,9 +37,15 @@ def _ms(seconds: float) -> int:
 
 
 def _positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
+    return float(checks.positive(name, value, high=MAX_TTL_S))
+
+
+def _key(key) -> str:
+    """The key a defence caches under: a non-empty str (build it with Keys)."""
+    if not isinstance(key, str) or not key:
+        raise CachelabTypeError(f"key must be a non-empty str built with Keys, e.g. "
+                                f"keys('report', 7), got {type(key).__name__} {key!r:.60}")
+    return key
 
 
 class Defence:
@@ -53,7 +61,8 @@ class Defence:
         self.r, self.compute, self.ttl = r, compute, check_ttl(ttl)
         self.lock_ttl = check_ttl(lock_ttl)
         self.wait_timeout = _positive("wait_timeout", wait_timeout)
-        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.backoff_base = checks.number("backoff_base", backoff_base, low=0, high=60)
+        self.backoff_cap = checks.number("backoff_cap", backoff_cap, low=0, high=60)
         self.stats = Counters()
         self._threads: set[threading.Thread] = set()
         self._threads_lock = threading.Lock()
@@ -155,6 +164,7 @@ class NoProtection(Defence):
     name = "none"
 
     def get(self, key: str) -> tuple[Any, str]:
+        key = _key(key)
         raw = self.r.get(key)
         if raw is not None:
             return self._value(raw), "hit"
@@ -167,6 +177,7 @@ class LockDefence(Defence):
     name = "lock"
 
     def get(self, key: str) -> tuple[Any, str]:
+        key = _key(key)
         raw = self.r.get(key)
         if raw is not None:
             return self._value(raw), "hit"
@@ -188,6 +199,7 @@ class CoalescedLock(LockDefence):
         self.flight = SingleFlight()
 
     def get(self, key: str) -> tuple[Any, str]:
+        key = _key(key)
         raw = self.r.get(key)
         if raw is not None:
             return self._value(raw), "hit"
@@ -236,6 +248,7 @@ class XFetch(Defence):
         return loads(raw)["value"]
 
     def get(self, key: str) -> tuple[Any, str]:
+        key = _key(key)
         raw = self.r.get(key)
         if raw is None:
             return self._recompute(key)[0], "miss"
@@ -271,6 +284,7 @@ class RefreshAhead(Defence):
         self._thread.start()
 
     def get(self, key: str) -> tuple[Any, str]:
+        key = _key(key)
         self._keys.add(key)
         raw = self.r.get(key)
         if raw is not None:
@@ -318,6 +332,7 @@ class SingleFlightDefence(Defence):
         self.flight = SingleFlight()
 
     def get(self, key: str) -> tuple[Any, str]:
+        key = _key(key)
         raw = self.r.get(key)
         if raw is not None:
             return self._value(raw), "hit"
@@ -356,6 +371,7 @@ class StaleWhileRevalidate(Defence):
         return loads(raw)["value"]
 
     def get(self, key: str) -> tuple[Any, str]:
+        key = _key(key)
         raw = self.r.get(key)
         if raw is None:
             return self._fill_with_lock(key)

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from .. import checks
 from ..db import Database
 from ..keys import Keys
 from ..load import LoadResult, redis_url, run_load
 from ..server import connect
+from ..ttl import check_ttl
 from .registry import DEFENCES, make_defence
 
 __all__ = ["HOT_SQL", "top_customers", "DefenceFactory", "StampedeRun", "run_stampede", "run_peer",
@@ -98,6 +100,17 @@ class StampedeRun:
     summary: dict
 
 
+def check_run(*, ttl, clients, rate, db_latency_ms, processes, expiries) -> None:
+    """Refuse a run's settings before anything is written (a refusal mid-run leaves keys)."""
+    check_ttl(ttl)
+    checks.count("clients", clients, high=10_000)
+    if rate is not None:  # None: closed loop
+        checks.positive("rate", rate, high=1e6, hint=" (requests per second, or None)")
+    checks.number("db_latency_ms", db_latency_ms, low=0, high=60_000)
+    checks.count("processes", processes, high=64)
+    checks.count("expiries", expiries, high=1000)
+
+
 def _options(defence: str, beta: float, extra: dict | None) -> dict:
     options = dict(extra or {})
     if defence in ("xfetch", "brief-probabilistic"):
@@ -117,8 +130,11 @@ def run_stampede(r, db: Database, keys: Keys, defence: str = "none", *, ttl: flo
     ``rate=None`` runs closed loop: every client sends its next request as soon as the last
     one returns. Every DB query of the run, from every process, is counted per expiry.
     """
-    if defence not in DEFENCES:
+    if not isinstance(defence, str) or defence not in DEFENCES:
         raise ValueError(f"unknown defence {defence!r}; choose one of {', '.join(DEFENCES)}")
+    check_run(ttl=ttl, clients=clients, rate=rate, db_latency_ms=db_latency_ms,
+              processes=processes, expiries=expiries)
+    checks.positive("beta", beta, hint=" (1.0 is the paper's default; larger refreshes earlier)")
     opts = _options(defence, beta, options)
     factory = DefenceFactory(defence, redis_url(r), db, ttl, opts,
                              pool=max(16, clients // processes + 16))

@@ -14,6 +14,7 @@ import secrets
 
 import redis
 
+from .. import checks
 from ..ttl import check_ttl
 
 __all__ = ["RedisLock", "LockTimeout", "backoff", "RELEASE_SCRIPT", "EXTEND_SCRIPT",
@@ -68,10 +69,11 @@ def backoff(attempt: int, *, base: float = 0.002, cap: float = 0.05,
     not wake in lockstep (the brief's fixed 100 ms sleep wakes them together), and the result
     never exceeds ``remaining`` seconds to the caller's deadline.
     """
-    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
-        raise ValueError(f"attempt must be an int >= 0, got {attempt!r}")
-    if not (base >= 0 and cap >= 0):
-        raise ValueError(f"base and cap must be >= 0 seconds, got base={base!r} cap={cap!r}")
+    checks.count("attempt", attempt, low=0, hint=" (0 for the first retry)")
+    checks.number("base", base, low=0, high=3600, hint=" (seconds)")
+    checks.number("cap", cap, low=0, high=3600, hint=" (seconds: the longest sleep)")
+    if remaining is not None:
+        checks.number("remaining", remaining, hint=" (seconds left to the deadline, or None)")
     ceiling = min(cap, base * 2 ** min(attempt, 60))  # min(): 2**huge would overflow a float
     delay = (rng or random).uniform(0, ceiling)
     if remaining is not None:

@@ -32,6 +32,6 @@ DEFENCES: dict[str, type[Defence]] = {
 def make_defence(name: str, r: redis.Redis, compute: Callable[[str], Any], ttl: float,
                  **options) -> Defence:
     """Build the defence called ``name`` (one of :data:`DEFENCES`)."""
-    if name not in DEFENCES:
+    if not isinstance(name, str) or name not in DEFENCES:
         raise ValueError(f"unknown defence {name!r}; choose one of {', '.join(DEFENCES)}")
     return DEFENCES[name](r, compute, ttl, **options)
