@@ -129,3 +129,36 @@ def test_a_child_of_a_live_process_is_not_a_leftover():
         proc.kill()
         proc.wait()
         children.untrack(proc.pid)
+
+
+def test_children_die_with_a_sigkilled_jupyter_kernel():
+    # The real thing: a Jupyter kernel runs a cell that starts a server and a worker, and is
+    # SIGKILLed while a second cell is still running.
+    from jupyter_client import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    kc = km.client()
+    kc.start_channels()
+    pids: dict[str, int] = {}
+    try:
+        kc.wait_for_ready(timeout=120)
+        cell = ("import json, os, sys\nfrom cachelab import children\n"
+                "from cachelab.server import RedisProcess\n"
+                "srv = RedisProcess().start()\n"
+                "w = children.popen([sys.executable, '-c', 'import time; time.sleep(600)'],"
+                " what='worker')\n"
+                "print(json.dumps({'kernel': os.getpid(), 'redis': srv.pid, 'worker': w.pid}))")
+        reply = kc.execute_interactive(cell, timeout=120,
+                                       output_hook=lambda m: m["msg_type"] == "stream"
+                                       and pids.update(json.loads(m["content"]["text"])))
+        assert reply["content"]["status"] == "ok" and len(pids) == 3, (reply["content"], pids)
+        kc.execute("import time; time.sleep(600)")  # mid-run: the kernel is busy when killed
+        kernel = pids.pop("kernel")
+        assert _alive(pids) == pids
+        os.kill(kernel, signal.SIGKILL)
+        assert until(lambda: not _alive(pids), timeout=5 * LOAD_ALLOWANCE), _alive(pids)
+    finally:
+        _cleanup(pids)
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
