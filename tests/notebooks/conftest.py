@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from queue import Empty
 
 from testbook import testbook
 
@@ -128,6 +130,29 @@ def slow_cells_without_progress(nb, limit: float | None = None, state: dict | No
     return found
 
 
+def poll_in_steps(channel, step: float = 1.0) -> None:
+    """Make ``channel.get_msg(timeout)`` poll afresh every ``step`` seconds until ``timeout``.
+
+    One long ``zmq.asyncio`` poll can miss the wake-up for a message that arrived while widget
+    traffic was being handled, and then sleeps out its whole timeout with the reply waiting
+    (jupyter/nbclient#312: seen here as a cell "hanging" 300 s with its kernel idle, under load,
+    in cells with widget panels). A fresh poll sees the pending message at once.
+    """
+    get_msg = channel.get_msg
+
+    async def polling(timeout: float | None = None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = step if deadline is None else max(0.0, min(step, deadline - time.monotonic()))
+            try:
+                return await get_msg(timeout=wait)
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    channel.get_msg = polling
+
+
 @contextmanager
 def execute(name: str, timeout: int = 300):
     """The executed notebook ``name`` (e.g. '00_start_here') as a testbook client.
@@ -141,6 +166,8 @@ def execute(name: str, timeout: int = 300):
     # execute=False, then execute() inside the block: a cell that fails inside testbook's
     # __enter__ would leave its kernel running (no __exit__), one per failed notebook.
     with testbook(NOTEBOOKS / f"{name}.ipynb", execute=False, timeout=timeout) as tb:
+        poll_in_steps(tb.kc.shell_channel)
+        poll_in_steps(tb.kc.iopub_channel)
         tb.execute()
         problems = chart_problems(tb.nb) + slow_cells_without_progress(tb.nb, state=tb.widget_state)
         assert not problems, "cells break the house rules:\n" + "\n".join(problems)
