@@ -21,6 +21,8 @@ from cachelab.stampede import (
 )
 from cachelab.stampede.experiment import xfetch_claimed_range
 
+pytestmark = pytest.mark.slow  # minutes of load runs: make test, not make test-quick
+
 # Small but real: 1 s TTL, three expiries, a 50 ms database round trip (the simulated knob).
 RUN = {"ttl": 1.0, "clients": 60, "rate": 500, "db_latency_ms": 50, "expiries": 3}
 

@@ -268,6 +268,11 @@ def run_strategy(strategy: str, url: str, db: Database, keys: Keys, *, workers: 
         children.track(p.pid, "invalidation worker")
     try:
         _wait_ready(procs, ready)
+        if fault_at is not None:  # the fault must find every listener connected: wait for them
+            up_by = time.monotonic() + 60
+            while not _listeners_up(strategy, admin, spec["channel"], workers) \
+                    and time.monotonic() < up_by:
+                time.sleep(0.02)
         tags = TagCache(writer, keys.child("tags"), ttl=ttl)
         versions = VersionedCache(writer, keys.child("versions"), ttl=ttl)
         pubsub, stream = PubSubBus(writer, spec["channel"]), StreamBus(writer, spec["stream"])
