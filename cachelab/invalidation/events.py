@@ -256,7 +256,11 @@ class StreamListener(_Listener):
         while not self._stop.is_set():
             try:
                 if client is None:
-                    client = redis.Redis.from_url(self.url, client_name=self.name, retry=None)
+                    # One connection, not a pool: a pool silently replaces a connection the
+                    # server closed between two reads, and the listener would never know it
+                    # had been away (nothing is lost then, but nothing is counted either).
+                    client = redis.Redis.from_url(self.url, client_name=self.name, retry=None,
+                                                  single_connection_client=True)
                     if self.last_id is None:
                         last = client.xrevrange(self.stream, count=1)
                         self.last_id = last[0][0] if last else b"0-0"
