@@ -184,7 +184,7 @@ def _run(r, db, key, factory, warm, extra_keys, settings, progress, on_update, s
     try:
         with db.latency(settings["db_latency_ms"]):
             result = run_load(factory=factory, keys=key, clients=settings["clients"],
-                              rate=settings["rate"], duration=(settings["expiries"] + 1) * ttl,
+                              rate=settings["rate"], duration=settings["expiries"] * ttl + ttl / 2,
                               processes=settings["processes"], db=db, before_start=before_start,
                               on_update=on_update, progress=progress, seed=seed)
     finally:
